@@ -1,0 +1,1 @@
+"""Code generators: each reads a Program and nothing else (see README.md here)."""

@@ -1,0 +1,47 @@
+"""Built-in functions and constants of the source language, as SymPy constructors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .functions import (
+    Cbrt, Maximum, Minimum, Relu, Sigmoid, Softplus, Where, expm1, hypot, log1p, log2, log10,
+)
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    min_args: int
+    max_args: int | None            # None: any number
+    make: Callable[..., sp.Expr]
+
+
+def _log(x: sp.Expr, base: sp.Expr | None = None) -> sp.Expr:
+    return sp.log(x) if base is None else sp.log(x) / sp.log(base)
+
+
+_ONE: dict[str, Callable[[sp.Expr], sp.Expr]] = {
+    "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "asin": sp.asin, "acos": sp.acos,
+    "atan": sp.atan, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "asinh": sp.asinh,
+    "acosh": sp.acosh, "atanh": sp.atanh, "exp": sp.exp, "expm1": expm1, "ln": sp.log,
+    "log1p": log1p, "log2": log2, "log10": log10, "sqrt": sp.sqrt, "cbrt": Cbrt,
+    "abs": sp.Abs, "sign": sp.sign, "floor": sp.floor, "ceil": sp.ceiling, "erf": sp.erf,
+    "erfc": sp.erfc, "relu": Relu, "sigmoid": Sigmoid, "softplus": Softplus,
+}
+
+BUILTINS: dict[str, Builtin] = {n: Builtin(n, 1, 1, f) for n, f in _ONE.items()}
+BUILTINS.update({
+    "log": Builtin("log", 1, 2, _log),
+    "atan2": Builtin("atan2", 2, 2, sp.atan2),
+    "pow": Builtin("pow", 2, 2, sp.Pow),
+    "hypot": Builtin("hypot", 2, 2, hypot),
+    "min": Builtin("min", 1, None, Minimum),
+    "max": Builtin("max", 1, None, Maximum),
+    "where": Builtin("where", 3, 3, Where),
+})
+
+CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "π": sp.pi, "e": sp.E, "inf": sp.oo}

@@ -1,0 +1,145 @@
+"""The command line: ``chaincc eval|check|compile|explain|graph``. Argument handling and
+printing only; the compiler lives behind the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .diagnostics import ChainccError
+
+Configure = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Configure, Run, str]] = {}
+
+
+def command(name: str, help: str, configure: Configure) -> Callable[[Run], Run]:
+    """Register a subcommand: ``configure(parser)`` adds its arguments, the function runs."""
+    def register(run: Run) -> Run:
+        COMMANDS[name] = (configure, run, help)
+        return run
+    return register
+
+
+def fmt(v: float) -> str:
+    text = repr(float(v))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def parse_assignments(items: Sequence[str], allowed: Sequence[str]) -> dict[str, float]:
+    """``x=1 y=2`` or ``x=1,y=2`` into floats; names must be parameters."""
+    out: dict[str, float] = {}
+    for item in items:
+        for part in filter(None, item.split(",")):
+            name, eq, value = part.partition("=")
+            name = name.strip()
+            if not eq:
+                raise ChainccError(f"expected NAME=VALUE, got '{part}'")
+            if name not in allowed:
+                raise ChainccError(f"'{name}' is not a parameter; the parameters are "
+                                   f"{', '.join(allowed)}")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                raise ChainccError(f"'{value.strip()}' is not a number (for {name})") from None
+    return out
+
+
+def load(args: argparse.Namespace):
+    from .api import compile_unit
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ChainccError(f"cannot read {args.file}: {getattr(e, 'strerror', None) or e}")
+    from .source import Source
+    return compile_unit(Source(args.file, text))
+
+
+def entry(args: argparse.Namespace):
+    unit = load(args)
+    try:
+        return unit.function(getattr(args, "entry", None))
+    except KeyError as e:
+        raise ChainccError(e.args[0]) from None
+
+
+def _file_and_entry(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="source file")
+    p.add_argument("--entry", help="function to use (default: the last one in the file)")
+
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    _file_and_entry(p)
+    p.add_argument("point", nargs="*", help="parameter values: x=1 y=2")
+
+
+@command("eval", "evaluate the value and gradient at a point", _eval_args)
+def run_eval(args: argparse.Namespace) -> int:
+    fn = entry(args)
+    point = parse_assignments(args.point, fn.params)
+    missing = [p for p in fn.params if p not in point]
+    if missing:
+        raise ChainccError(f"no value given for {', '.join(missing)} "
+                           f"(write {' '.join(p + '=...' for p in missing)})")
+    value, grad = fn.value_and_grad(**point)
+    at = ", ".join(f"{p}={fmt(point[p])}" for p in fn.params)
+    print(f"{fn.name}({at}) = {fmt(value)}")
+    for p, g in zip(fn.params, grad):
+        print(f"∂{fn.name}/∂{p} = {fmt(g)}")
+    return 0
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    _file_and_entry(p)
+    p.add_argument("--points", type=int, default=20, help="random points (default 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tol", type=float, default=1e-5, help="largest relative error allowed")
+
+
+@command("check", "compare the gradient with central finite differences", _check_args)
+def run_check(args: argparse.Namespace) -> int:
+    from .check import finite_difference_check
+    fn = entry(args)
+    report = finite_difference_check(fn, points=args.points, seed=args.seed)
+    print(f"{fn.name}({', '.join(fn.params)}): {report.points} points, "
+          f"central differences")
+    width = max([len(p) for p in fn.params] + [9])
+    print(f"  {'parameter':<{width}}  worst relative error")
+    for p, err in zip(fn.params, report.worst):
+        print(f"  {p:<{width}}  {err:.3e}")
+    ok = report.points > 0 and max(report.worst, default=0.0) <= args.tol
+    print("ok" if ok else f"FAILED: error above {args.tol:g}" if report.points
+          else "FAILED: no point where the function is finite")
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chaincc", description="Compile textbook math into exact, fused "
+        "value-and-gradient code.")
+    parser.add_argument("--version", action="version", version=f"chaincc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (configure, _, help) in COMMANDS.items():
+        configure(sub.add_parser(name, help=help, description=help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI: 0 ok, 1 for a diagnostic (bad input), 2 for bad usage."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        return COMMANDS[args.command][1](args)
+    except ChainccError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except (TypeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1

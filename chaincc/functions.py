@@ -1,0 +1,107 @@
+"""SymPy function classes for the operations SymPy lacks or would rewrite.
+
+Each folds numeric arguments the way the float64 kernels compute them, and never rewrites a
+symbolic argument: ``Maximum`` keeps argument order because ties go to the first argument.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+from sympy.codegen.cfunctions import expm1, hypot, log1p, log2, log10
+
+__all__ = ["Relu", "Sigmoid", "Softplus", "Cbrt", "Where", "Maximum", "Minimum",
+           "expm1", "log1p", "log2", "log10", "hypot", "as_float"]
+
+
+def as_float(x: sp.Basic) -> float | None:
+    """The float64 value of a numeric SymPy constant, or None if it is not one."""
+    if isinstance(x, sp.Number) or (x.is_number and not x.free_symbols):
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+class _Unary(sp.Function):
+    nargs = 1
+    _float: staticmethod
+
+    @classmethod
+    def eval(cls, x):  # noqa: D102 - SymPy hook
+        v = as_float(x) if isinstance(x, sp.Number) else None
+        if v is None:
+            return None
+        try:
+            return sp.Float(cls._float(v))
+        except (OverflowError, ValueError):
+            return None
+
+
+def _sigmoid(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
+
+
+def _softplus(v: float) -> float:
+    return max(v, 0.0) + math.log1p(math.exp(-abs(v)))
+
+
+class Relu(sp.Function):
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):  # noqa: D102 - SymPy hook
+        if isinstance(x, sp.Number) and x.is_extended_real:
+            return x if x > 0 else sp.Integer(0)
+        return None
+
+
+class Sigmoid(_Unary):
+    _float = staticmethod(_sigmoid)
+
+
+class Softplus(_Unary):
+    _float = staticmethod(_softplus)
+
+
+class Cbrt(_Unary):
+    _float = staticmethod(lambda v: math.copysign(abs(v) ** (1.0 / 3.0), v))
+
+
+class Where(sp.Function):
+    """``Where(cond, a, b)``: a where cond holds, else b (cond a relational or boolean)."""
+
+    nargs = 3
+
+    @classmethod
+    def eval(cls, cond, a, b):  # noqa: D102 - SymPy hook
+        if cond is sp.true:
+            return a
+        if cond is sp.false:
+            return b
+        if a == b:
+            return a
+        return None
+
+
+class _Extremum(sp.Function):
+    _pick: staticmethod
+
+    @classmethod
+    def eval(cls, *args):  # noqa: D102 - SymPy hook
+        if len(args) == 1:
+            return args[0]
+        values = [as_float(a) if isinstance(a, sp.Number) else None for a in args]
+        if all(v is not None for v in values):
+            return args[values.index(cls._pick(values))]
+        return None
+
+
+class Maximum(_Extremum):
+    _pick = staticmethod(max)
+
+
+class Minimum(_Extremum):
+    _pick = staticmethod(min)

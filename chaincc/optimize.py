@@ -1,0 +1,159 @@
+"""Program construction and clean-up: flattening into single operations, value numbering
+(CSE), constant folding, dead-code elimination and operation counts."""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.logic.boolalg import BooleanFunction
+
+from .functions import Maximum, Minimum, Where
+from .ir import Assign, Output, Param, Program
+
+# Integer powers up to this magnitude are emitted as repeated multiplication.
+SMALL_POWER = 8
+
+
+def is_operand(e: sp.Basic) -> bool:
+    return not e.args
+
+
+def _is_condition(e: sp.Basic) -> bool:
+    return isinstance(e, (sp.core.relational.Relational, BooleanFunction))
+
+
+def inline_ok(child: sp.Basic, parent: sp.Basic) -> bool:
+    """Whether ``child`` may stay inside ``parent``'s statement rather than get its own.
+
+    ``a - b`` (Add with -1*b), ``a + 2*b``, ``a / b`` (Mul with b**-1) and the condition of
+    a ``where`` are one statement each, as the printers write them.
+    """
+    if isinstance(parent, sp.Add) and isinstance(child, sp.Mul):
+        return len(child.args) == 2 and child.args[0].is_Number and is_operand(child.args[1])
+    if isinstance(parent, sp.Mul) and isinstance(child, sp.Pow):
+        return is_operand(child.base) and child.exp == -1
+    if isinstance(parent, (Where, BooleanFunction)) and _is_condition(child):
+        return True
+    return False
+
+
+class Builder:
+    """Appends single-operation statements, sharing every repeated right-hand side."""
+
+    def __init__(self, prefix: str = "_t", start: int = 0) -> None:
+        self.prefix = prefix
+        self.counter = start
+        self.body: list[Assign] = []
+        self.table: dict[sp.Basic, sp.Symbol] = {}
+
+    def preload(self, body: tuple[Assign, ...]) -> None:
+        """Continue a program: its statements stay, and their values are shared."""
+        for a in body:
+            self.body.append(a)
+            self.table.setdefault(a.expr, a.target)
+
+    def emit(self, expr: sp.Basic) -> sp.Expr:
+        """The operand (symbol or number) holding the value of ``expr``."""
+        if is_operand(expr):
+            return expr
+        return self._assign(self._flatten(expr))
+
+    def _assign(self, expr: sp.Basic) -> sp.Expr:
+        if is_operand(expr):
+            return expr
+        if not expr.free_symbols and not _is_condition(expr):
+            return fold_constant(expr)
+        hit = self.table.get(expr)
+        if hit is not None:
+            return hit
+        self.counter += 1
+        target = sp.Symbol(f"{self.prefix}{self.counter}")
+        self.table[expr] = target
+        self.body.append(Assign(target, expr))
+        return target
+
+    def _flatten(self, root: sp.Basic) -> sp.Basic:
+        # Post-order with an explicit stack: expressions from the derivative rules are
+        # shallow, but nothing here may depend on Python's recursion limit.
+        done: dict[sp.Basic, sp.Basic] = {}
+        stack: list[tuple[sp.Basic, bool]] = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            if node in done:
+                continue
+            if is_operand(node):
+                done[node] = node
+                continue
+            if not ready:
+                stack.append((node, True))
+                stack.extend((a, False) for a in node.args if a not in done)
+                continue
+            args = []
+            for a in node.args:
+                flat = done[a]
+                if not is_operand(flat) and not inline_ok(flat, node):
+                    flat = self._assign(flat)
+                args.append(flat)
+            done[node] = node.func(*args)
+        return done[root]
+
+
+def fold_constant(expr: sp.Basic) -> sp.Expr:
+    """A constant expression (``sin(1)``, ``pi/2``) as one float64-rounded number."""
+    if isinstance(expr, sp.Number):
+        return expr
+    value = complex(expr.evalf(30))
+    if value.imag != 0:
+        return sp.nan
+    return sp.Float(value.real)
+
+
+def program(name: str, params: tuple[Param, ...], builder: Builder,
+            outputs: tuple[Output, ...], line: int = 0,
+            labels: tuple[tuple[sp.Symbol, str], ...] = ()) -> Program:
+    """A Program of the builder's statements that the outputs need (dead code removed)."""
+    live: set[sp.Basic] = set()
+    for o in outputs:
+        live.update(e for e in o.exprs if isinstance(e, sp.Symbol))
+    kept: list[Assign] = []
+    for a in reversed(builder.body):
+        if a.target in live:
+            kept.append(a)
+            live.update(a.expr.free_symbols)
+    kept.reverse()
+    defined = {a.target for a in kept}
+    return Program(name, params, tuple(kept), outputs, line,
+                   tuple((s, n) for s, n in labels if s in defined))
+
+
+def op_count(expr: sp.Basic) -> int:
+    """Arithmetic operations and calls in one statement, as the printers emit it."""
+    if is_operand(expr):
+        return 0
+    if isinstance(expr, sp.Add):
+        n = len(expr.args) - 1
+        for a in expr.args:
+            if isinstance(a, sp.Mul):
+                n += 0 if a.args[0] == -1 else 1
+        return n
+    if isinstance(expr, sp.Mul):
+        return len(expr.args) - 1 + (1 if len(expr.args) == 1 else 0)
+    if isinstance(expr, sp.Pow):
+        e = expr.exp
+        if e.is_Integer and 0 < abs(e) <= SMALL_POWER:
+            return abs(int(e)) - 1 + (1 if e < 0 else 0)
+        if e == sp.Rational(-1, 2):
+            return 2
+        return 1
+    if isinstance(expr, (Maximum, Minimum)):
+        return len(expr.args) - 1
+    if isinstance(expr, (sp.And, sp.Or)):
+        return len(expr.args) - 1 + sum(op_count(a) for a in expr.args)
+    if isinstance(expr, sp.Not):
+        return 1 + op_count(expr.args[0])
+    if isinstance(expr, Where):
+        return 1 + op_count(expr.args[0])
+    return 1
+
+
+def count_ops(prog: Program) -> int:
+    return sum(op_count(a.expr) for a in prog.body)
