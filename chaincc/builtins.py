@@ -8,7 +8,18 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .functions import (
-    Cbrt, Maximum, Minimum, Relu, Sigmoid, Softplus, Where, expm1, hypot, log1p, log2, log10,
+    Cbrt,
+    Maximum,
+    Minimum,
+    Relu,
+    Sigmoid,
+    Softplus,
+    Where,
+    expm1,
+    hypot,
+    log1p,
+    log2,
+    log10,
 )
 
 

@@ -10,7 +10,18 @@ from collections.abc import Callable
 import sympy as sp
 
 from .functions import (
-    Cbrt, Maximum, Minimum, Relu, Sigmoid, Softplus, Where, expm1, hypot, log1p, log2, log10,
+    Cbrt,
+    Maximum,
+    Minimum,
+    Relu,
+    Sigmoid,
+    Softplus,
+    Where,
+    expm1,
+    hypot,
+    log1p,
+    log2,
+    log10,
 )
 
 S = sp.Symbol

@@ -9,7 +9,18 @@ import sympy as sp
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
 from ..functions import (
-    Cbrt, Maximum, Minimum, Relu, Sigmoid, Softplus, Where, expm1, hypot, log1p, log2, log10,
+    Cbrt,
+    Maximum,
+    Minimum,
+    Relu,
+    Sigmoid,
+    Softplus,
+    Where,
+    expm1,
+    hypot,
+    log1p,
+    log2,
+    log10,
 )
 from ..optimize import SMALL_POWER
 
