@@ -54,7 +54,8 @@ def load(args: argparse.Namespace):
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise ChainccError(f"cannot read {args.file}: {getattr(e, 'strerror', None) or e}") from None
+        why = getattr(e, "strerror", None) or e
+        raise ChainccError(f"cannot read {args.file}: {why}") from None
     from .source import Source
     return compile_unit(Source(args.file, text))
 
