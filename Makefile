@@ -14,9 +14,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m chaincc demo
+	@for f in samples/*.txt; do echo "== chaincc check $$f"; $(BIN)/chaincc check $$f || exit 1; done
+	@echo "== the seed example f(x, y) = (x² + xy)y³ at (1, 2)"
+	$(BIN)/chaincc eval samples/seed.txt x=1 y=2
 
 test: install
+	$(BIN)/ruff check chaincc tests benchmarks
 	$(BIN)/python -m pytest -q
 
 lint: install

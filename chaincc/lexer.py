@@ -215,7 +215,9 @@ class _Lexer:
                 self.depth -= 1
             self.add(OP, start, start + 1)
         else:
-            raise fail(f"unexpected character '{ch}'", self.span(start, start + 1),
+            # Invisible characters (a no-break space, say) also get their code point.
+            code = "" if ch.isprintable() and not ch.isspace() else f" (U+{ord(ch):04X})"
+            raise fail(f"unexpected character '{ch}'{code}", self.span(start, start + 1),
                        self.source)
 
 

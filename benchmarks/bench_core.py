@@ -1,0 +1,147 @@
+"""Core benchmarks: compile time of the unrolled RNN, the on-disk cache, and batch
+value+gradient throughput against a hand-written ``@njit(parallel=True)`` kernel.
+
+    .venv/bin/python benchmarks/bench_core.py [--steps 10,100,1000] [--points 2000000]
+
+Each compile is timed in a fresh process with an empty cache (then again with the cache
+warm); throughput figures are medians of repeated runs, as ratios to the hand kernel
+measured in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from rnn import rnn_source  # noqa: E402
+
+COMPILE_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import chaincc
+import numpy as np
+t1 = time.perf_counter()
+fn = chaincc.compile(sys.stdin.read())
+x = np.linspace(-0.9, 0.9, len(fn.params))
+value, grad = fn.value_and_grad(*x)      # forces the Numba compile of the fused kernel
+t2 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "compile": t2 - t1, "ops": fn.op_counts(),
+                  "value": value}))
+"""
+
+
+def time_compile(steps: int, cache: str) -> dict:
+    env = dict(os.environ, CHAINCC_CACHE_DIR=cache)
+    out = subprocess.run([sys.executable, "-c", COMPILE_CHILD], input=rnn_source(steps),
+                         capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout)
+
+
+def bench_compile(steps_list: list[int]) -> None:
+    print("Compile time, unrolled RNN h_t = tanh(w h_{t-1} + u x_t), loss h_T²,")
+    print("gradient w.r.t. w, u and every x_t (parse → adjoint → CSE → Numba, first call)")
+    print(f"{'T':>6} {'params':>7} {'fwd ops':>8} {'v+g ops':>8} {'cold (s)':>9} "
+          f"{'cached, new process (s)':>24}")
+    for steps in steps_list:
+        with tempfile.TemporaryDirectory() as cache:
+            cold = time_compile(steps, cache)
+            warm = time_compile(steps, cache)
+        assert cold["value"] == warm["value"]
+        print(f"{steps:>6} {steps + 2:>7} {cold['ops']['forward']:>8} "
+              f"{cold['ops']['value_and_grad']:>8} {cold['compile']:>9.2f} "
+              f"{warm['compile']:>24.3f}")
+
+
+def hand_kernels():
+    import numba
+    from numba import njit, prange
+
+    @njit(parallel=True, error_model="numpy")
+    def seed(x, y, v, gx, gy):
+        for i in prange(x.shape[0]):
+            xi, yi = x[i], y[i]
+            u = xi * xi + xi * yi
+            y2 = yi * yi
+            y3 = y2 * yi
+            v[i] = u * y3
+            gx[i] = (2.0 * xi + yi) * y3
+            gy[i] = xi * y3 + 3.0 * u * y2
+
+    @njit(parallel=True, error_model="numpy")
+    def rosen(x, y, v, gx, gy):
+        for i in prange(x.shape[0]):
+            xi, yi = x[i], y[i]
+            a = 1.0 - xi
+            b = yi - xi * xi
+            v[i] = a * a + 100.0 * b * b
+            gx[i] = -2.0 * a - 400.0 * b * xi
+            gy[i] = 200.0 * b
+
+    return numba, seed, rosen
+
+
+def median_time(f, repeats: int) -> float:
+    f()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_batch(points: int, repeats: int) -> None:
+    import numpy as np
+
+    import chaincc
+    numba, seed, rosen = hand_kernels()
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-2, 2, points), rng.uniform(-2, 2, points)
+    cases = [("seed (x² + xy)y³", "f(x, y) = (x² + xy)y³", seed),
+             ("Rosenbrock", "f(x, y) = (1 - x)² + 100(y - x²)²", rosen)]
+    print(f"\nBatch value+gradient, {points:,} points, float64, "
+          f"{numba.get_num_threads()} threads, median of {repeats}")
+    print(f"{'function':<18} {'chaincc Mpt/s':>14} {'hand @njit Mpt/s':>17} {'ratio':>7}")
+    for label, src, hand in cases:
+        fn = chaincc.compile(src)
+        kernel = fn._kernels["vg_batch"]
+        outs = [np.empty(points) for _ in range(3)]
+        hv = [np.empty(points) for _ in range(3)]
+        fn.value_and_grad(x, y)
+        hand(x, y, *hv)
+        v, g = fn.value_and_grad(x, y)
+        assert np.allclose(v, hv[0], rtol=1e-13) and np.allclose(g[0], hv[1], rtol=1e-12) \
+            and np.allclose(g[1], hv[2], rtol=1e-12)
+        # the API call (argument checks, output allocation) and the kernel alone
+        t_api = median_time(lambda fn=fn: fn.value_and_grad(x, y), repeats)
+        t_kernel = median_time(lambda k=kernel, o=outs: k(points, x, y, *o), repeats)
+        t_hand = median_time(lambda h=hand, o=hv: h(x, y, *o), repeats)
+        for what, t in (("api", t_api), ("kernel", t_kernel)):
+            print(f"{label + ' ' + what:<18} {points / t / 1e6:>14.0f} "
+                  f"{points / t_hand / 1e6:>17.0f} {t_hand / t:>7.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", default="10,100,1000")
+    ap.add_argument("--points", type=int, default=2_000_000)
+    ap.add_argument("--repeats", type=int, default=31)
+    ap.add_argument("--skip-compile", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_compile:
+        bench_compile([int(s) for s in args.steps.split(",")])
+    bench_batch(args.points, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
