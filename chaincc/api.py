@@ -8,16 +8,15 @@ The pipeline, one value per stage::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import sympy as sp
 
-from . import __version__, cache
-from .adjoint import value_and_grad
-from .calling import bind, is_scalar, prepare_batch
+from . import __version__, adjoint, cache
+from .adjoint import jacobian, value_and_grad
+from .calling import bind, prepare
 from .ir import Program
 from .optimize import count_ops
 from .source import Source
@@ -39,11 +38,19 @@ def _numba_version() -> str:
     return numba.__version__
 
 
+def differentiate(fwd: Program) -> Compiled:
+    """The fused program: value and gradient, or for a vector-valued function value and
+    Jacobian."""
+    if fwd.output("value").shape:
+        return Compiled(fwd, jacobian(fwd))
+    return Compiled(fwd, value_and_grad(fwd))
+
+
 def pipeline(src: Source) -> list[Compiled]:
     """Parse, lower and differentiate every function of a source."""
     from .lower import lower_module
     from .parser import parse
-    return [Compiled(f, value_and_grad(f)) for f in lower_module(parse(src), src)]
+    return [differentiate(f) for f in lower_module(parse(src), src)]
 
 
 def _kernel_text(src_name: str, compiled: list[Compiled]) -> str:
@@ -69,7 +76,8 @@ class Unit:
 
     @classmethod
     def build(cls, source: Source) -> Unit:
-        key = cache.digest(__version__, _numba_version(), source.name, source.text)
+        key = cache.digest(__version__, str(cache.FORMAT), _numba_version(), source.name,
+                           source.text)
         meta = cache.read_meta(key)
         if meta is not None and cache.module_path(meta["module"]).exists():
             return cls(source, None, meta)
@@ -83,7 +91,9 @@ class Unit:
         module_key = cache.store_module(_kernel_text(source.name, compiled))
         meta = {"module": module_key, "functions": [
             {"name": c.forward.name, "kernel": kernel_name(c.forward.name),
-             "params": [p.name for p in c.forward.params], "line": c.forward.line,
+             "params": [p.name for p in c.forward.params],
+             "shapes": [list(p.shape) for p in c.forward.params],
+             "out_shape": list(c.forward.output("value").shape), "line": c.forward.line,
              "op_counts": c.op_counts()} for c in compiled]}
         if key is not None:
             cache.write_meta(key, meta)
@@ -117,11 +127,13 @@ class Unit:
 
 
 class Function:
-    """A compiled function with its exact gradient.
+    """A compiled function with its exact derivatives.
 
-    ``fn(*args, **kwargs)`` is the value; ``fn.grad`` one gradient entry per parameter;
-    ``fn.value_and_grad`` both from one fused pass. Scalars give floats, arrays broadcast
-    as NumPy does and give arrays.
+    ``fn(*args, **kwargs)`` is the value; ``fn.grad`` one gradient entry per parameter, in
+    that parameter's shape; ``fn.value_and_grad`` both from one fused pass. Scalars give
+    floats; arguments with extra leading (batch) dimensions give per-point results with
+    the batch shape in front, or with ``reduce="sum"``/``"mean"`` their sum or mean over
+    the batch, reduced inside the kernel.
     """
 
     def __init__(self, unit: Unit, index: int) -> None:
@@ -130,9 +142,12 @@ class Function:
         info = unit.meta["functions"][index]
         self.name: str = info["name"]
         self.params: tuple[str, ...] = tuple(info["params"])
+        self.shapes: tuple[tuple[int, ...], ...] = tuple(tuple(s) for s in info["shapes"])
+        self.out_shape: tuple[int, ...] = tuple(info["out_shape"])
         self._kernel: str = info["kernel"]
         self._op_counts: dict[str, int] = dict(info["op_counts"])
         self.line: int = info["line"]
+        self._derived: dict[str, tuple[Program, ModuleType]] = {}
 
     def __repr__(self) -> str:
         return f"<chaincc.Function {self.name}({', '.join(self.params)})>"
@@ -147,42 +162,167 @@ class Function:
 
     @property
     def program(self) -> Program:
-        """The fused value-and-gradient Program."""
+        """The fused program: value and gradient (value and Jacobian when the value is
+        an array)."""
         return self.compiled.fused
 
     def op_counts(self) -> dict[str, int]:
         return dict(self._op_counts)
 
-    @cached_property
-    def _kernels(self) -> dict[str, object]:
+    # -- running kernels -------------------------------------------------------------
+    def _kernel_fn(self, which: str):
         m, k = self.unit.module, self._kernel
-        return {"value": getattr(m, k), "value_batch": getattr(m, f"{k}_batch"),
-                "vg": getattr(m, f"{k}_value_and_grad"),
-                "vg_batch": getattr(m, f"{k}_value_and_grad_batch")}
+        return getattr(m, k if which == "value" else f"{k}_value_and_grad")
 
-    def _run(self, which: str, args: tuple, kwargs: dict) -> list:
+    def _evaluate(self, kernel, outputs: list[tuple[int, ...]], params, shapes,
+                  values: list, reduce: str | None) -> list:
+        """Run a kernel family (scalar / batch / reduce) and shape its outputs."""
+        if reduce not in (None, "sum", "mean"):
+            raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
+        batch, xs = prepare(values, params, shapes)
+        sizes = [int(np.prod(s, dtype=np.int64)) for s in outputs]
+        if batch is None:
+            r = kernel(*xs)
+            flat = [r] if sum(sizes) == 1 else list(r)
+            return _split(flat, outputs)
+        n = int(np.prod(batch, dtype=np.int64))
+        if reduce is not None:
+            chunks = max(1, min(n, REDUCE_CHUNKS))
+            acc = np.zeros((chunks, sum(sizes)))
+            _reduce_kernel(kernel)(n, chunks, *xs, acc)
+            total = acc.sum(axis=0)
+            if reduce == "mean" and n:
+                total /= n
+            return _split(list(total), outputs)
+        outs = [np.empty(n) if not s else np.empty((n, size))
+                for s, size in zip(outputs, sizes)]
+        _batch_kernel(kernel)(n, *xs, *outs)
+        return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
+
+    def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None) -> list:
         values = bind(self.params, self.name, args, kwargs)
-        n_out = 1 if which == "value" else 1 + len(self.params)
-        if all(is_scalar(v) for v in values):
-            from .calling import as_float
-            xs = [as_float(v, p) for v, p in zip(values, self.params)]
-            r = self._kernels[which](*xs)
-            return [float(r)] if n_out == 1 else [float(v) for v in r]
-        shape, xs = prepare_batch(values, self.params)
-        n = int(np.prod(shape, dtype=np.int64))
-        outs = [np.empty(n) for _ in range(n_out)]
-        self._kernels[which + "_batch"](n, *xs, *outs)
-        return [o.reshape(shape) for o in outs]
+        outputs = [self.out_shape]
+        if which != "value":
+            if self.out_shape:
+                outputs += [self.out_shape + s for s in self.shapes]
+            else:
+                outputs += list(self.shapes)
+        return self._evaluate(self._kernel_fn(which), outputs, self.params, self.shapes,
+                              values, reduce)
 
-    def __call__(self, *args, **kwargs):
-        return self._run("value", args, kwargs)[0]
+    def _scalar_only(self, what: str) -> None:
+        if self.out_shape:
+            raise TypeError(f"{self.name} is vector-valued (its value has shape "
+                            f"{self.out_shape}), so it has a Jacobian rather than a "
+                            f"gradient: use {self.name}.jacobian(...) or .vjp(...)"
+                            if what == "grad" else
+                            f"{what} needs a scalar-valued function; {self.name}'s value "
+                            f"has shape {self.out_shape}")
 
-    def value_and_grad(self, *args, **kwargs):
-        r = self._run("vg", args, kwargs)
+    def __call__(self, *args, reduce: str | None = None, **kwargs):
+        return self._run("value", args, kwargs, reduce)[0]
+
+    def value_and_grad(self, *args, reduce: str | None = None, **kwargs):
+        self._scalar_only("grad")
+        r = self._run("vg", args, kwargs, reduce)
         return r[0], tuple(r[1:])
 
-    def grad(self, *args, **kwargs) -> tuple:
-        return self.value_and_grad(*args, **kwargs)[1]
+    def grad(self, *args, reduce: str | None = None, **kwargs) -> tuple:
+        return self.value_and_grad(*args, reduce=reduce, **kwargs)[1]
+
+    def jacobian(self, *args, **kwargs) -> tuple:
+        """One array per parameter, shaped (output shape + parameter shape)."""
+        return tuple(self._run("vg", args, kwargs, None)[1:])
+
+    # -- derived programs, compiled on first use ------------------------------------------
+    def _derive(self, kind: str) -> tuple[Program, ModuleType]:
+        if kind not in self._derived:
+            from .backends.numba_cpu import HEADER, program_kernels
+            c = self.compiled
+            prog = {"vjp": lambda: adjoint.vjp(c.forward),
+                    "hessian": lambda: adjoint.hessian(c.fused),
+                    "hvp": lambda: adjoint.hvp(c.fused)}[kind]()
+            text = HEADER.format(version=__version__, file=self.unit.source.name) + \
+                "\n".join(program_kernels(prog, f"{self._kernel}_{kind}")) + "\n"
+            module = cache.load_module(cache.store_module(text))
+            assert module is not None
+            self._derived[kind] = (prog, module)
+        return self._derived[kind]
+
+    def _run_derived(self, kind: str, values: list) -> list:
+        prog, module = self._derive(kind)
+        kernel = getattr(module, f"{self._kernel}_{kind}")
+        return self._evaluate(kernel, [o.shape for o in prog.outputs],
+                              [p.name.lstrip("_") for p in prog.params],
+                              [p.shape for p in prog.params], values, None)
+
+    def vjp(self, *args, cotangent=None, **kwargs) -> tuple:
+        """``cotangent · J`` per parameter (the cotangent has the value's shape): the
+        reverse-mode product, one sweep."""
+        if cotangent is None:
+            if not args:
+                raise TypeError("vjp needs the cotangent: fn.vjp(*args, cotangent)")
+            *args, cotangent = args
+        values = bind(self.params, self.name, tuple(args), kwargs) + [cotangent]
+        return tuple(self._run_derived("vjp", values)[1:])
+
+    def hessian(self, *args, **kwargs) -> np.ndarray:
+        """The Hessian as one matrix over the flattened parameters (row-major within each
+        parameter, parameters in order), by differentiating the fused gradient program
+        again."""
+        self._scalar_only("hessian")
+        values = bind(self.params, self.name, args, kwargs)
+        return self._run_derived("hessian", values)[0]
+
+    def hvp(self, *args, direction=None, **kwargs) -> tuple:
+        """Hessian-vector product, one entry per parameter. ``direction`` has one entry
+        per parameter (each in that parameter's shape) or is one flat vector over all
+        parameters."""
+        self._scalar_only("hvp")
+        if direction is None:
+            if not args:
+                raise TypeError("hvp needs a direction: fn.hvp(*args, direction)")
+            *args, direction = args
+        values = bind(self.params, self.name, tuple(args), kwargs)
+        return tuple(self._run_derived("hvp", values + [self._flat_direction(direction)]))
+
+    def _flat_direction(self, direction) -> np.ndarray:
+        total = sum(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
+        if isinstance(direction, (tuple, list)) and len(direction) == len(self.params) \
+                and len(self.params) != total:
+            parts = [np.asarray(d, dtype=np.float64).reshape(-1) for d in direction]
+            direction = np.concatenate(parts) if parts else np.zeros(0)
+        d = np.asarray(direction, dtype=np.float64)
+        if d.shape[-1:] != (total,):
+            raise ValueError(f"direction must have one entry per parameter or {total} "
+                             f"values in all, got shape {d.shape}")
+        return d
+
+
+REDUCE_CHUNKS = 64        # fixed, so a reduction gives the same bits on any core count
+
+
+def _batch_kernel(kernel):
+    return getattr(_module_of(kernel), kernel.__name__ + "_batch")
+
+
+def _reduce_kernel(kernel):
+    return getattr(_module_of(kernel), kernel.__name__ + "_reduce")
+
+
+def _module_of(kernel) -> ModuleType:
+    import sys
+    return sys.modules[kernel.py_func.__module__]
+
+
+def _split(flat: list, shapes: list[tuple[int, ...]]) -> list:
+    out, k = [], 0
+    for s in shapes:
+        size = int(np.prod(s, dtype=np.int64))
+        part = flat[k:k + size]
+        k += size
+        out.append(float(part[0]) if not s else np.asarray(part, dtype=np.float64).reshape(s))
+    return out
 
 
 def _as_source(source: str | Path | Source, name: str | None) -> Source:
@@ -203,7 +343,7 @@ def compile(source: str | Path | Source | sp.Expr, *, entry: str | None = None,
             raise TypeError("compiling a SymPy expression needs params=[...] (its symbols, "
                             "in the order the function takes them)")
         fwd = lower_sympy(source, params, name or "f")
-        compiled = [Compiled(fwd, value_and_grad(fwd))]
+        compiled = [differentiate(fwd)]
         src = Source(name or "<sympy>", "")
         return Unit.from_compiled(src, compiled).function()
     if params is not None:

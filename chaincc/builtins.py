@@ -1,4 +1,4 @@
-"""Built-in functions and constants of the source language, as SymPy constructors."""
+"""Built-in functions and constants of the source language."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ class Builtin:
     name: str
     min_args: int
     max_args: int | None            # None: any number
-    make: Callable[..., sp.Expr]
+    kind: str                       # how arrays are treated: see lower.Lowerer._builtin
+    make: Callable[..., sp.Expr] | None = None
 
 
 def _log(x: sp.Expr, base: sp.Expr | None = None) -> sp.Expr:
@@ -44,15 +45,23 @@ _ONE: dict[str, Callable[[sp.Expr], sp.Expr]] = {
     "erfc": sp.erfc, "relu": Relu, "sigmoid": Sigmoid, "softplus": Softplus,
 }
 
-BUILTINS: dict[str, Builtin] = {n: Builtin(n, 1, 1, f) for n, f in _ONE.items()}
+BUILTINS: dict[str, Builtin] = {n: Builtin(n, 1, 1, "elementwise", f) for n, f in _ONE.items()}
 BUILTINS.update({
-    "log": Builtin("log", 1, 2, _log),
-    "atan2": Builtin("atan2", 2, 2, sp.atan2),
-    "pow": Builtin("pow", 2, 2, sp.Pow),
-    "hypot": Builtin("hypot", 2, 2, hypot),
-    "min": Builtin("min", 1, None, Minimum),
-    "max": Builtin("max", 1, None, Maximum),
-    "where": Builtin("where", 3, 3, Where),
+    "log": Builtin("log", 1, 2, "elementwise", _log),
+    "atan2": Builtin("atan2", 2, 2, "elementwise", sp.atan2),
+    "pow": Builtin("pow", 2, 2, "elementwise", sp.Pow),
+    "hypot": Builtin("hypot", 2, 2, "elementwise", hypot),
+    "where": Builtin("where", 3, 3, "where", Where),
+    "min": Builtin("min", 1, None, "extremum", Minimum),
+    "max": Builtin("max", 1, None, "extremum", Maximum),
+    "sum": Builtin("sum", 1, 1, "reduce"),
+    "mean": Builtin("mean", 1, 1, "reduce"),
+    "prod": Builtin("prod", 1, 1, "reduce"),
+    "norm": Builtin("norm", 1, 1, "reduce"),
+    "dot": Builtin("dot", 2, 2, "dot"),
+    "logsumexp": Builtin("logsumexp", 1, 1, "lastaxis"),
+    "softmax": Builtin("softmax", 1, 1, "lastaxis"),
+    "transpose": Builtin("transpose", 1, 1, "transpose"),
 })
 
 CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "π": sp.pi, "e": sp.E, "inf": sp.oo}

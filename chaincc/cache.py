@@ -14,6 +14,10 @@ from pathlib import Path
 from types import ModuleType
 
 
+# Bumped whenever what the cache holds changes shape, so old entries are never misread.
+FORMAT = 2
+
+
 def cache_dir() -> Path:
     root = os.environ.get("CHAINCC_CACHE_DIR")
     if root:

@@ -82,3 +82,64 @@ def prepare_batch(values: list, names: Sequence[str]) -> tuple[tuple[int, ...], 
         else:
             out.append(a)
     return shape, out
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def prepare(values: list, names: Sequence[str], shapes: Sequence[tuple[int, ...]]
+            ) -> tuple[tuple[int, ...] | None, list]:
+    """Arguments for parameters of fixed shapes, with leading batch dimensions.
+
+    Returns (batch shape, kernel arguments). The batch shape is None when no argument
+    has batch dimensions: then the scalar kernel runs once, taking floats for scalar
+    parameters and flat float64 arrays for array parameters. Otherwise each argument is
+    per point — (n,) for a scalar parameter, (n, size) for an array one — or shared
+    (a float, or a flat array), and the batch kernels broadcast the shared ones.
+    """
+    arrays: list = []
+    batch_shapes: list[tuple[int, ...]] = []
+    for v, name, shape in zip(values, names, shapes):
+        if not shape and is_scalar(v):
+            arrays.append(as_float(v, name))
+            batch_shapes.append(())
+            continue
+        try:
+            a = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"parameter '{name}' must be a real number or an array of them, "
+                            f"got {type(v).__name__}") from None
+        k = len(shape)
+        if a.ndim < k or a.shape[a.ndim - k:] != shape:
+            want = f"shape {_shape_text(shape)} (or a batch of them, shape (..., " \
+                f"{', '.join(map(str, shape))}))" if shape else "a scalar or an array of them"
+            raise ValueError(f"parameter '{name}' must have {want}, got an array of shape "
+                             f"{_shape_text(a.shape)}")
+        arrays.append(a)
+        batch_shapes.append(a.shape[:a.ndim - k])
+    try:
+        batch = np.broadcast_shapes(*batch_shapes)
+    except ValueError:
+        desc = ", ".join(f"{n} {_shape_text(b)}" for n, b in zip(names, batch_shapes) if b)
+        raise ValueError(f"batch dimensions cannot be broadcast together: {desc}") from None
+    if not any(batch_shapes):
+        return None, [a if isinstance(a, float) else np.ascontiguousarray(a).reshape(-1)
+                      for a in arrays]
+    n = int(np.prod(batch, dtype=np.int64))
+    out: list = []
+    for a, b, shape in zip(arrays, batch_shapes, shapes):
+        if isinstance(a, float):
+            out.append(a)
+            continue
+        size = int(np.prod(shape, dtype=np.int64))
+        if not b:                                # shared by every point
+            out.append(a if not shape else np.ascontiguousarray(a).reshape(-1))
+            if not shape:
+                out[-1] = float(a)
+            continue
+        if b != batch:
+            a = np.broadcast_to(a, batch + shape)
+        a = np.ascontiguousarray(a)
+        out.append(a.reshape(n) if not shape else a.reshape(n, size))
+    return batch, out

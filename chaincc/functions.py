@@ -11,7 +11,7 @@ import math
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, hypot, log1p, log2, log10
 
-__all__ = ["Relu", "Sigmoid", "Softplus", "Cbrt", "Where", "Maximum", "Minimum",
+__all__ = ["Relu", "Sigmoid", "Softplus", "Cbrt", "Where", "Maximum", "Minimum", "LogSumExp",
            "expm1", "log1p", "log2", "log10", "hypot", "as_float"]
 
 
@@ -105,3 +105,19 @@ class Maximum(_Extremum):
 
 class Minimum(_Extremum):
     _pick = staticmethod(min)
+
+
+class LogSumExp(sp.Function):
+    """``LogSumExp(m, x1, ..., xn)`` = m + log Σ exp(xi - m), where m is the largest xi.
+
+    Mathematically independent of m (which only keeps exp from overflowing), so its
+    derivative rule sends nothing to m and exp(xi - value) to each xi.
+    """
+
+    @classmethod
+    def eval(cls, m, *xs):  # noqa: D102 - SymPy hook
+        values = [as_float(x) if isinstance(x, sp.Number) else None for x in (m, *xs)]
+        if all(v is not None for v in values):
+            top = values[0]
+            return sp.Float(top + math.log(sum(math.exp(v - top) for v in values[1:])))
+        return None

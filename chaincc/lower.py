@@ -1,17 +1,20 @@
 """Lowering: syntax tree → forward Program, one SymPy operation per statement.
 
 Name resolution happens here (scopes, shadowing, inlined calls, ``xy`` splitting), since
-what ``xy`` or ``x(y+1)`` means depends on the names in scope. The walk uses an explicit
-stack: a 10,000-deep expression lowers without touching Python's recursion limit.
+what ``xy`` or ``x(y+1)`` means depends on the names in scope. Arrays are scalarised
+(see arrays.py). The walk uses an explicit stack: a 10,000-deep expression lowers without
+touching Python's recursion limit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
 from sympy.logic.boolalg import Boolean
 
+from . import arrays as A
 from . import syntax as S
 from .builtins import BUILTINS, CONSTANTS, Builtin
 from .diagnostics import ChainccError
@@ -19,10 +22,18 @@ from .ir import Output, Param, Program
 from .optimize import Builder, program
 from .source import Source, Span
 
+# Beyond this many scalar operations a function is refused: the graph is scalarised, and
+# a larger one would take minutes to compile. chaincc serves small dense models.
+MAX_OPERATIONS = 250_000
+
+OP_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "^": "raise",
+            "@": "multiply"}
+RELATIONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=": sp.Ne}
+
 
 @dataclass
 class Scope:
-    locals: dict[str, sp.Expr]
+    locals: dict[str, object]
     limit: int                                   # statements before this index are visible
     memo: dict = field(default_factory=dict)     # shared by one function's lowering
 
@@ -49,14 +60,36 @@ def _number(node: S.Num) -> sp.Expr:
     return sp.Rational(text)
 
 
+def is_cond(v) -> bool:
+    if isinstance(v, np.ndarray):
+        return v.size > 0 and is_cond(v.flat[0])
+    return isinstance(v, Boolean) and not isinstance(v, sp.Expr)
+
+
+def _key(v) -> tuple:
+    return (A.shape_of(v), tuple(A.flat(v)))
+
+
 class Lowerer:
     def __init__(self, module: S.Module, source: Source | None) -> None:
         self.module = module
         self.source = source
         self.globals = Globals(module)
+        self.labels: dict[sp.Symbol, str] = {}
 
     def error(self, message: str, span: Span) -> ChainccError:
         return ChainccError(message, span, self.source)
+
+    def describe(self, node: S.Node, v) -> str:
+        """How a diagnostic names an operand: its source text and its shape."""
+        sp_ = node.span
+        text = "expression"
+        if self.source is not None and sp_.line == sp_.end_line:
+            snippet = self.source.line_text(sp_.line)[sp_.col - 1:sp_.end_col - 1]
+            if 0 < len(snippet) <= 40:
+                text = snippet
+        shape = A.shape_of(v)
+        return f"{text}{A.shape_text(shape)}" if shape else f"{text} (a scalar)"
 
     # -- names -----------------------------------------------------------------------
     def _kind(self, name: str, scope: Scope):
@@ -65,8 +98,7 @@ class Lowerer:
             return "value", scope.locals[name]
         hit = self.globals.lookup(name, scope.limit)
         if hit is not None:
-            i, st = hit
-            return ("function", hit) if isinstance(st, S.FuncDef) else ("binding", (i, st))
+            return ("function" if isinstance(hit[1], S.FuncDef) else "binding"), hit
         if name in BUILTINS:
             return "builtin", BUILTINS[name]
         if name in CONSTANTS:
@@ -87,29 +119,37 @@ class Lowerer:
                     stack.append((end, parts + [piece]))
         return None
 
+    def _callable(self, name: str, scope: Scope) -> bool:
+        return self._kind(name, scope)[0] in ("function", "builtin")
+
     # -- expressions -------------------------------------------------------------------
-    def lower_expr(self, root: S.Node, scope: Scope, builder: Builder) -> sp.Expr:
+    def lower_expr(self, root: S.Node, scope: Scope, builder: Builder, span: Span):
         emit = builder.emit
         values: list = []
         tasks: list[tuple] = [("eval", root, scope)]
+        steps = 0
         while tasks:
+            steps += 1
+            if steps % 4096 == 0 and builder.counter > MAX_OPERATIONS:
+                raise self.too_big(span)
             task = tasks.pop()
             kind = task[0]
             if kind == "eval":
                 self._eval(task[1], task[2], tasks, values)
             elif kind == "apply":
                 self._apply(task[1], task[2], values, emit)
-            elif kind == "mul":                  # product of the top n values
-                n, span = task[1], task[2]
-                args = [self._scalar(values.pop(), span) for _ in range(n)][::-1]
+            elif kind == "mul":                  # product of the top n values (split names)
+                n, node = task[1], task[2]
+                args = [self._number(values.pop(), node) for _ in range(n)][::-1]
                 acc = args[0]
                 for a in args[1:]:
-                    acc = emit(sp.Mul(acc, a))
+                    acc = self._arith("*", acc, a, node, node, node, emit)
                 values.append(acc)
             elif kind == "call":                 # inline a user function
-                _, (idx, fdef), span, n, sc = task
-                args = [self._scalar(values.pop(), span) for _ in range(n)][::-1]
-                key = ("call", idx, tuple(args))
+                _, (idx, fdef), node, sc = task
+                args = [values.pop() for _ in node.args][::-1]
+                self._check_call(fdef, node, args)
+                key = ("call", idx, tuple(_key(a) for a in args))
                 if key in sc.memo:
                     values.append(sc.memo[key])
                     continue
@@ -123,13 +163,29 @@ class Lowerer:
                 if isinstance(v, sp.Symbol) and v not in self.labels:
                     self.labels[v] = task[1]
                 task[2].memo[task[3]] = v
+        if builder.counter > MAX_OPERATIONS:
+            raise self.too_big(span)
         assert len(values) == 1
         return values[0]
 
-    def _scalar(self, v, span: Span) -> sp.Expr:
-        if isinstance(v, Boolean) and not isinstance(v, sp.Expr):
-            raise self.error("a comparison can only be the condition of where(...)", span)
+    def too_big(self, span: Span) -> ChainccError:
+        return self.error(f"this function needs more than {MAX_OPERATIONS:,} scalar "
+                          "operations; chaincc scalarises arrays (each element is its own "
+                          "symbol), so it serves small dense models", span)
+
+    def _number(self, v, node: S.Node):
+        if is_cond(v):
+            raise self.error("a comparison can only be the condition of where(...)",
+                             node.span)
         return v
+
+    def _check_call(self, fdef: S.FuncDef, node: S.Call, args: list) -> None:
+        for p, a, arg in zip(fdef.params, args, node.args):
+            self._number(a, arg)
+            if A.shape_of(a) != p.shape:
+                want = f"shape {A.shape_text(p.shape)}" if p.shape else "a scalar"
+                raise self.error(f"argument '{p.name}' of '{fdef.name}' must be {want}, "
+                                 f"got {self.describe(arg, a)}", arg.span)
 
     def _eval(self, node: S.Node, scope: Scope, tasks: list, values: list) -> None:
         if isinstance(node, S.Num):
@@ -142,11 +198,16 @@ class Lowerer:
             tasks.append(("apply", node, scope))
             tasks.append(("eval", node.right, scope))
             tasks.append(("eval", node.left, scope))
-        elif isinstance(node, (S.Unary, S.Not)):
+        elif isinstance(node, (S.Unary, S.Not, S.Transpose)):
             tasks.append(("apply", node, scope))
             tasks.append(("eval", node.operand, scope))
-        elif isinstance(node, (S.Index, S.ArrayLit, S.Transpose)):
-            raise self.error("arrays are not supported in scalar functions", node.span)
+        elif isinstance(node, S.Index):
+            tasks.append(("apply", node, scope))
+            tasks.extend(("eval", i, scope) for i in reversed(node.indices))
+            tasks.append(("eval", node.base, scope))
+        elif isinstance(node, S.ArrayLit):
+            tasks.append(("apply", node, scope))
+            tasks.extend(("eval", i, scope) for i in reversed(node.items))
         else:  # pragma: no cover - the parser builds only the nodes above
             raise AssertionError(f"unexpected node {type(node).__name__}")
 
@@ -154,10 +215,9 @@ class Lowerer:
         k = self._kind(node.id, scope)
         if k is None:
             parts = self._split(node.id, scope)
-            if parts is None or any(self._kind(p, scope)[0] in ("function", "builtin")
-                                    for p in parts):
+            if parts is None or any(self._callable(p, scope) for p in parts):
                 raise self.error(f"unknown name '{node.id}'", node.span)
-            tasks.append(("mul", len(parts), node.span))
+            tasks.append(("mul", len(parts), node))
             for p in reversed(parts):
                 tasks.append(("eval", S.Name(node.span, p), scope))
             return
@@ -182,118 +242,204 @@ class Lowerer:
         prefix: list[str] = []
         if k is None:
             parts = self._split(name, scope)
-            if parts is None:
+            if parts is None or any(self._callable(p, scope) for p in parts[:-1]):
                 raise self.error(f"unknown function '{name}'", node.func.span)
-            prefix, last = parts[:-1], parts[-1]
-            if any(self._kind(p, scope)[0] in ("function", "builtin") for p in prefix):
-                raise self.error(f"unknown function '{name}'", node.func.span)
-            k = self._kind(last, scope)
-            name = last
+            prefix, name = parts[:-1], parts[-1]
+            k = self._kind(name, scope)
         what, payload = k
         if prefix:
-            tasks.append(("mul", len(prefix) + 1, node.span))
+            tasks.append(("mul", len(prefix) + 1, node))
         if what in ("value", "binding"):
             if len(node.args) != 1:
                 raise self.error(f"'{name}' is not a function", node.func.span)
-            tasks.append(("mul", 2, node.span))
+            tasks.append(("mul", 2, node))
             tasks.append(("eval", node.args[0], scope))
             tasks.append(("eval", S.Name(node.func.span, name), scope))
-        elif what == "function":
-            fdef = payload[1]
-            if len(node.args) != len(fdef.params):
-                raise self.error(f"'{name}' takes {len(fdef.params)} argument"
-                                 f"{'s' if len(fdef.params) != 1 else ''}, "
-                                 f"got {len(node.args)}", node.span)
-            if any(p.shape for p in fdef.params):
-                raise self.error("arrays are not supported in scalar functions", node.span)
-            tasks.append(("call", payload, node.span, len(node.args), scope))
-            tasks.extend(("eval", a, scope) for a in reversed(node.args))
         else:
-            b: Builtin = payload
             n = len(node.args)
-            if n < b.min_args or (b.max_args is not None and n > b.max_args):
-                want = (str(b.min_args) if b.max_args == b.min_args else
-                        f"{b.min_args} or {b.max_args}" if b.max_args else
-                        f"at least {b.min_args}")
+            if what == "function":
+                lo = hi = len(payload[1].params)
+            else:
+                lo, hi = payload.min_args, payload.max_args
+            if n < lo or (hi is not None and n > hi):
+                want = (str(lo) if hi == lo else f"{lo} or {hi}" if hi else f"at least {lo}")
                 raise self.error(f"'{name}' takes {want} argument"
                                  f"{'s' if want != '1' else ''}, got {n}", node.span)
             call = S.Call(node.span, S.Name(node.func.span, name), node.args)
-            tasks.append(("apply", call, scope))
+            if what == "function":
+                tasks.append(("call", payload, call, scope))
+            else:
+                tasks.append(("apply", call, scope))
             tasks.extend(("eval", a, scope) for a in reversed(node.args))
         for p in reversed(prefix):
             tasks.append(("eval", S.Name(node.func.span, p), scope))
 
+    # -- operations ----------------------------------------------------------------------
+    def _arith(self, op: str, l, r, node: S.Node, ln: S.Node, rn: S.Node, emit):
+        l, r = self._number(l, ln), self._number(r, rn)
+        if op == "@":
+            if not A.shape_of(l) or not A.shape_of(r):
+                raise self.error(f"'@' needs arrays on both sides: {self.describe(ln, l)} "
+                                 f"@ {self.describe(rn, r)}", node.span)
+            try:
+                return A.matmul(l, r, emit)
+            except A.ShapeError:
+                raise self.error(f"cannot multiply {self.describe(ln, l)} @ "
+                                 f"{self.describe(rn, r)}", node.span) from None
+        make = {"+": lambda a, b: sp.Add(a, b), "-": lambda a, b: sp.Add(a, sp.Mul(-1, b)),
+                "*": lambda a, b: sp.Mul(a, b), "/": lambda a, b: sp.Mul(a, sp.Pow(b, -1)),
+                "^": lambda a, b: sp.Pow(a, b)}[op]
+        if not A.shape_of(l) and not A.shape_of(r):
+            return emit(make(l, r))
+        try:
+            return A.elementwise(make, [l, r], emit)
+        except A.ShapeError:
+            raise self.error(f"cannot {OP_VERBS[op]} {self.describe(ln, l)} {op} "
+                             f"{self.describe(rn, r)}: the shapes do not broadcast",
+                             node.span) from None
+
     def _apply(self, node: S.Node, scope: Scope, values: list, emit) -> None:
         if isinstance(node, S.Call):
-            b: Builtin = self._kind(node.func.id, scope)[1]
             args = [values.pop() for _ in node.args][::-1]
-            if b.name == "where":
-                cond = args[0]
-                if not (isinstance(cond, Boolean) and not isinstance(cond, sp.Expr)):
-                    raise self.error("the first argument of where(...) must be a comparison",
-                                     node.args[0].span)
-                args = [cond] + [self._scalar(a, s.span) for a, s in zip(args[1:],
-                                                                         node.args[1:])]
+            values.append(self._builtin(self._kind(node.func.id, scope)[1], node, args, emit))
+        elif isinstance(node, S.Unary):
+            x = self._number(values.pop(), node.operand)
+            if node.op == "+":
+                values.append(x)
             else:
-                args = [self._scalar(a, s.span) for a, s in zip(args, node.args)]
-            values.append(emit(b.make(*args)))
-            return
-        if isinstance(node, (S.Unary, S.Not)):
-            x = values.pop()
-            if isinstance(node, S.Not):
-                values.append(sp.Not(self._cond(x, node.operand.span)))
-            else:
-                x = self._scalar(x, node.operand.span)
-                values.append(emit(-x) if node.op == "-" else x)
-            return
-        r, l = values.pop(), values.pop()
-        if isinstance(node, S.BoolOp):
-            l, r = self._cond(l, node.left.span), self._cond(r, node.right.span)
-            values.append(sp.And(l, r) if node.op == "and" else sp.Or(l, r))
-            return
-        l, r = self._scalar(l, node.left.span), self._scalar(r, node.right.span)
-        if isinstance(node, S.Compare):
-            rel = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq,
-                   "!=": sp.Ne}[node.op]
-            values.append(rel(l, r))
-            return
-        op = node.op
-        if op == "+":
-            v = sp.Add(l, r)
-        elif op == "-":
-            v = sp.Add(l, sp.Mul(-1, r))
-        elif op == "*":
-            v = sp.Mul(l, r)
-        elif op == "/":
-            v = sp.Mul(l, sp.Pow(r, -1))
-        elif op == "^":
-            v = sp.Pow(l, r)
+                values.append(A.elementwise(lambda a: sp.Mul(-1, a), [x], emit)
+                              if A.shape_of(x) else emit(sp.Mul(-1, x)))
+        elif isinstance(node, S.Not):
+            x = self._cond(values.pop(), node.operand)
+            values.append(A.elementwise(sp.Not, [x], emit, raw=True))
+        elif isinstance(node, S.Transpose):
+            x = self._number(values.pop(), node.operand)
+            values.append(self._transpose(x, node.operand))
+        elif isinstance(node, S.Index):
+            idx = [values.pop() for _ in node.indices][::-1]
+            values.append(self._index(node, values.pop(), idx))
+        elif isinstance(node, S.ArrayLit):
+            items = [values.pop() for _ in node.items][::-1]
+            for item, it in zip(items, node.items):
+                self._number(item, it)
+            try:
+                values.append(A.literal(items))
+            except A.ShapeError:
+                raise self.error("the rows of an array literal must all have the same "
+                                 "shape", node.span) from None
+        elif isinstance(node, S.BoolOp):
+            r, l = values.pop(), values.pop()
+            l, r = self._cond(l, node.left), self._cond(r, node.right)
+            f = sp.And if node.op == "and" else sp.Or
+            values.append(self._broadcast(f, [l, r], node, [node.left, node.right], emit))
+        elif isinstance(node, S.Compare):
+            r, l = values.pop(), values.pop()
+            l, r = self._number(l, node.left), self._number(r, node.right)
+            values.append(self._broadcast(RELATIONS[node.op], [l, r], node,
+                                          [node.left, node.right], emit))
         else:
-            raise self.error(f"operator '{op}' needs array operands", node.span)
-        values.append(emit(v))
+            assert isinstance(node, S.Binary)
+            r, l = values.pop(), values.pop()
+            values.append(self._arith(node.op, l, r, node, node.left, node.right, emit))
 
-    def _cond(self, v, span: Span):
-        if isinstance(v, Boolean) and not isinstance(v, sp.Expr):
+    def _broadcast(self, f, args: list, node: S.Node, arg_nodes: list, emit, raw=True):
+        try:
+            return A.elementwise(f, args, emit, raw=raw)
+        except A.ShapeError:
+            shapes = ", ".join(self.describe(n, a) for n, a in zip(arg_nodes, args))
+            raise self.error(f"the shapes do not broadcast: {shapes}", node.span) from None
+
+    def _cond(self, v, node: S.Node):
+        if is_cond(v):
             return v
-        raise self.error("expected a comparison", span)
+        raise self.error("expected a comparison", node.span)
+
+    def _transpose(self, x, node: S.Node):
+        try:
+            return A.transpose(x)
+        except A.ShapeError:
+            raise self.error(f"cannot transpose {self.describe(node, x)}: it has more "
+                             "than two dimensions", node.span) from None
+
+    def _index(self, node: S.Index, base, idx: list):
+        shape = A.shape_of(base)
+        if not shape:
+            raise self.error(f"cannot index {self.describe(node.base, base)}", node.span)
+        if len(idx) > len(shape):
+            raise self.error(f"too many indices for {self.describe(node.base, base)}",
+                             node.span)
+        ints = []
+        for i, (v, n, dim) in enumerate(zip(idx, node.indices, shape)):
+            if not (isinstance(v, sp.Expr) and v.is_Integer):
+                raise self.error("an index must be a constant integer", n.span)
+            k = int(v)
+            if not 0 <= k < dim:
+                raise self.error(f"index {k} is out of range for axis {i} of "
+                                 f"{self.describe(node.base, base)}", n.span)
+            ints.append(k)
+        return A.wrap(np.asarray(base[tuple(ints)], dtype=object)) \
+            if len(ints) < len(shape) else base[tuple(ints)]
+
+    def _builtin(self, b: Builtin, node: S.Call, args: list, emit):
+        kind = b.kind
+        if kind == "where":
+            cond = self._cond(args[0], node.args[0])
+            a, c = self._number(args[1], node.args[1]), self._number(args[2], node.args[2])
+            if not any(A.shape_of(v) for v in (cond, a, c)):
+                return emit(b.make(cond, a, c))
+            return self._broadcast(b.make, [cond, a, c], node, list(node.args), emit,
+                                   raw=False)
+        args = [self._number(a, n) for a, n in zip(args, node.args)]
+        if kind == "elementwise" or (kind == "extremum" and len(args) > 1):
+            if not any(A.shape_of(a) for a in args):
+                return emit(b.make(*args))
+            return self._broadcast(b.make, args, node, list(node.args), emit, raw=False)
+        if kind == "extremum":
+            return A.reduce_all(b.name, args[0], emit)
+        if kind == "reduce":
+            return A.reduce_all(b.name, args[0], emit)
+        if kind == "dot":
+            try:
+                return A.dot(args[0], args[1], emit)
+            except A.ShapeError:
+                raise self.error(f"dot needs two arrays of the same shape, got "
+                                 f"{self.describe(node.args[0], args[0])} and "
+                                 f"{self.describe(node.args[1], args[1])}",
+                                 node.span) from None
+        if kind == "lastaxis":
+            if b.name == "logsumexp":
+                return A.along_last(lambda xs: A.logsumexp_row(xs, emit), args[0])
+            return A.along_last(lambda xs: A.softmax_row(xs, emit), args[0])
+        assert kind == "transpose", kind
+        return self._transpose(args[0], node.args[0])
 
     # -- statements --------------------------------------------------------------------
     def lower_function(self, index: int, fdef: S.FuncDef) -> Program:
         params = []
-        locals_: dict[str, sp.Expr] = {}
+        locals_: dict[str, object] = {}
         for p in fdef.params:
-            if p.shape:
-                raise self.error("array parameters are not supported in scalar functions",
+            if not p.shape:
+                sym = sp.Symbol(p.name)
+                locals_[p.name] = sym
+                params.append(Param(p.name, (), (sym,)))
+                continue
+            size = int(np.prod(p.shape))
+            if size > MAX_OPERATIONS // 4:
+                raise self.error(f"parameter '{p.name}' has {size:,} elements; chaincc "
+                                 "scalarises arrays, so it serves small dense models",
                                  p.span)
-            sym = sp.Symbol(p.name)
-            locals_[p.name] = sym
-            params.append(Param(p.name, (), (sym,)))
+            arr = np.empty(p.shape, dtype=object)
+            for idx in np.ndindex(*p.shape):
+                arr[idx] = sp.Symbol(f"{p.name}[{','.join(map(str, idx))}]")
+            locals_[p.name] = arr
+            params.append(Param(p.name, p.shape, tuple(arr.reshape(-1))))
         builder = Builder()
-        self.labels: dict[sp.Symbol, str] = {}
-        value = self.lower_expr(fdef.body, Scope(locals_, index), builder)
-        value = self._scalar(value, fdef.body.span)
-        return program(fdef.name, tuple(params), builder, (Output("value", (), (value,)),),
-                       fdef.span.line, tuple(self.labels.items()))
+        self.labels = {}
+        value = self.lower_expr(fdef.body, Scope(locals_, index), builder, fdef.name_span)
+        value = self._number(value, fdef.body)
+        out = Output("value", A.shape_of(value), tuple(A.flat(value)))
+        return program(fdef.name, tuple(params), builder, (out,), fdef.span.line,
+                       tuple(self.labels.items()))
 
 
 def lower_module(module: S.Module, source: Source | None = None) -> list[Program]:

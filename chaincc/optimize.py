@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.logic.boolalg import BooleanFunction
 
-from .functions import Maximum, Minimum, Where
+from .functions import LogSumExp, Maximum, Minimum, Where
 from .ir import Assign, Output, Param, Program
 
 # Integer powers up to this magnitude are emitted as repeated multiplication.
@@ -146,6 +146,8 @@ def op_count(expr: sp.Basic) -> int:
         return 1
     if isinstance(expr, (Maximum, Minimum)):
         return len(expr.args) - 1
+    if isinstance(expr, LogSumExp):
+        return 3 * (len(expr.args) - 1) + 1
     if isinstance(expr, (sp.And, sp.Or)):
         return len(expr.args) - 1 + sum(op_count(a) for a in expr.args)
     if isinstance(expr, sp.Not):

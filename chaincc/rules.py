@@ -11,6 +11,7 @@ import sympy as sp
 
 from .functions import (
     Cbrt,
+    LogSumExp,
     Maximum,
     Minimum,
     Relu,
@@ -125,6 +126,10 @@ def _atan2(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
     return out
 
 
+def _logsumexp(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
+    return [(x, a * sp.exp(x - t)) for x in e.args[1:] if isinstance(x, S)]
+
+
 def _hypot(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
     return [(x, a * x / t) for x in e.args if isinstance(x, S)]
 
@@ -163,6 +168,7 @@ RULES: dict[type, Callable[[sp.Expr, sp.Expr, sp.Expr], Contribs]] = {
     Softplus: _unary(lambda x, t, a: a * Sigmoid(x)),
     sp.atan2: _atan2,
     hypot: _hypot,
+    LogSumExp: _logsumexp,
     Where: _where,
     Maximum: _extremum(sp.Ge),
     Minimum: _extremum(sp.Le),

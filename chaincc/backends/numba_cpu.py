@@ -64,6 +64,18 @@ def _at_typed(x, i):
     if isinstance(x, types.Array):
         return lambda x, i: x[i]
     return lambda x, i: x
+
+
+def _row(x, i):
+    return x[i] if x.ndim == 2 else x
+
+
+@overload(_row, inline="always")
+def _row_typed(x, i):
+    # an array parameter is (points, elements) per point, or (elements,) shared
+    if x.ndim == 2:
+        return lambda x, i: x[i]
+    return lambda x, i: x
 '''
 
 
@@ -75,34 +87,73 @@ def _outs(prog: Program, pr: Printer) -> list[str]:
     return [pr.operand(e) for o in prog.outputs for e in o.exprs]
 
 
+def arg_names(prog: Program, taken: frozenset[str]) -> tuple[list[str], dict]:
+    """Kernel argument names (one per parameter; an array parameter is a flat float64
+    array) and the printer's names for every input symbol (``W[1,2]`` → ``W[5]``)."""
+    args, names = [], {}
+    for i, p in enumerate(prog.params):
+        a = py_name(p.name, f"_p{i}", taken)
+        args.append(a)
+        if p.shape:
+            names.update({s: f"{a}[{k}]" for k, s in enumerate(p.symbols)})
+        else:
+            names[p.symbols[0]] = a
+    return args, names
+
+
+def program_kernels(prog: Program, fname: str, reduce: bool = False) -> list[str]:
+    """``fname`` (scalars and flat parameter arrays in; the outputs' elements out, as a
+    tuple when there is more than one), ``fname_batch`` over n points, and with
+    ``reduce`` ``fname_reduce``, which sums every output over the points in chunks."""
+    taken = frozenset({fname, f"{fname}_batch", f"{fname}_reduce"})
+    args, names = arg_names(prog, taken)
+    pr = PythonPrinter(names)
+    sig = ", ".join(args)
+    outs = _outs(prog, pr)
+    lines = ["", "@njit(**OPTS)", f"def {fname}({sig}):", *_body(prog, pr),
+             f"    return {outs[0]}" if len(outs) == 1 else
+             f"    return ({', '.join(outs)},)"]
+    # each input is per point (an array over the points) or shared (broadcast)
+    fetch = [f"_at({a}, _i)" if not p.shape else f"_row({a}, _i)"
+             for a, p in zip(args, prog.params)]
+    call = f"{fname}({', '.join(fetch)})"
+    get = (lambda k: "_r") if len(outs) == 1 else (lambda k: f"_r[{k}]")
+    res = [f"_out{j}" for j in range(len(prog.outputs))]
+    lines += ["", "@njit(parallel=True, **OPTS)",
+              f"def {fname}_batch(_n, {sig}{', ' if sig else ''}{', '.join(res)}):",
+              "    for _i in prange(_n):", f"        _r = {call}"]
+    k = 0
+    for j, o in enumerate(prog.outputs):
+        if not o.shape:
+            lines.append(f"        _out{j}[_i] = {get(k)}")
+            k += 1
+            continue
+        for e in range(len(o.exprs)):
+            lines.append(f"        _out{j}[_i, {e}] = {get(k)}")
+            k += 1
+    if reduce:
+        acc = [f"_s{k}" for k in range(len(outs))]
+        lines += ["", "@njit(parallel=True, **OPTS)",
+                  f"def {fname}_reduce(_n, _chunks, {sig}{', ' if sig else ''}_acc):",
+                  "    for _c in prange(_chunks):",
+                  "        _lo = _c * _n // _chunks",
+                  "        _hi = (_c + 1) * _n // _chunks",
+                  *(f"        {a} = 0.0" for a in acc),
+                  "        for _i in range(_lo, _hi):",
+                  f"            _r = {call}",
+                  *(f"            {a} += {get(k)}" for k, a in enumerate(acc)),
+                  *(f"        _acc[_c, {k}] = {a}" for k, a in enumerate(acc))]
+    return lines
+
+
 def function_source(fwd: Program, vg: Program | None, stamp: str = "") -> str:
     """The kernels of one function: NAME, NAME_batch and, given ``vg``,
-    NAME_value_and_grad and NAME_value_and_grad_batch."""
+    NAME_value_and_grad, NAME_value_and_grad_batch and NAME_value_and_grad_reduce."""
     n = kernel_name(fwd.name)
-    own = frozenset({n, f"{n}_batch", f"{n}_value_and_grad", f"{n}_value_and_grad_batch"})
-    names = {s: py_name(s.name, f"_p{i}", own) for i, s in enumerate(fwd.input_symbols)}
-    pr = PythonPrinter(names)
-    args = [names[s] for s in fwd.input_symbols]
-    sig = ", ".join(args)
     lines = [f"# {stamp}" if stamp else ""]
-    for prog, fname in ((fwd, n), (vg, f"{n}_value_and_grad")):
-        if prog is None:
-            continue
-        outs = _outs(prog, pr)
-        lines += ["", "@njit(**OPTS)", f"def {fname}({sig}):", *_body(prog, pr),
-                  f"    return {outs[0]}" if len(outs) == 1 else
-                  f"    return ({', '.join(outs)},)"]
-        # batch: n points; each input an array of n values or a broadcast scalar
-        res = [f"_out{k}" for k in range(len(outs))]
-        call = f"{fname}({', '.join(f'_at({a}, _i)' for a in args)})"
-        lines += ["", "@njit(parallel=True, **OPTS)",
-                  f"def {fname}_batch(_n, {sig}{', ' if sig else ''}{', '.join(res)}):",
-                  "    for _i in prange(_n):"]
-        if len(res) == 1:
-            lines.append(f"        _out0[_i] = {call}")
-        else:
-            lines.append(f"        _r = {call}")
-            lines += [f"        {r}[_i] = _r[{k}]" for k, r in enumerate(res)]
+    lines += program_kernels(fwd, n)
+    if vg is not None:
+        lines += program_kernels(vg, f"{n}_value_and_grad", reduce=True)
     return "\n".join(lines) + "\n"
 
 

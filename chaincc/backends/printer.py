@@ -10,6 +10,7 @@ from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
 from ..functions import (
     Cbrt,
+    LogSumExp,
     Maximum,
     Minimum,
     Relu,
@@ -180,6 +181,10 @@ class Printer:
             m = self.select.format(f"{x} > {z}", x, z)
             ex = self.functions[sp.exp].format(f"-{self.fabs.format(x)}")
             return f"{m} + {self.functions[log1p].format(ex)}"
+        if t is LogSumExp:
+            m = args[0]
+            terms = " + ".join(self.functions[sp.exp].format(f"{x} - {m}") for x in args[1:])
+            return f"{m} + {self.functions[sp.log].format(terms)}"
         if t in (Maximum, Minimum):
             rel = ">=" if t is Maximum else "<="
             acc = args[0]
