@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-
 # Bumped whenever what the cache holds changes shape, so old entries are never misread.
 FORMAT = 2
 
