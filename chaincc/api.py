@@ -7,6 +7,7 @@ The pipeline, one value per stage::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +17,7 @@ import sympy as sp
 
 from . import __version__, adjoint, cache
 from .adjoint import jacobian, value_and_grad
-from .calling import bind, prepare
+from .calling import bind, prepare, run_chunks
 from .ir import Program
 from .optimize import count_ops
 from .source import Source
@@ -54,24 +55,24 @@ def pipeline(src: Source) -> list[Compiled]:
 
 
 def _kernel_text(src_name: str, compiled: list[Compiled]) -> str:
-    from .backends.numba_cpu import module_source
-    stamps = []
+    """The scalar kernels of every function (batch kernels are made per call pattern)."""
+    from .backends.numba_cpu import kernel_name, scalar_module_source
+    progs = []
     for c in compiled:
-        oc = c.op_counts()
-        ps = ", ".join(p.name for p in c.forward.params)
-        stamps.append(f"{c.forward.name}({ps}) at line {c.forward.line}: forward "
-                      f"{oc['forward']} ops, value+grad {oc['value_and_grad']} ops")
-    return module_source(__version__, src_name, [(c.forward, c.fused) for c in compiled],
-                         stamps)
+        k = kernel_name(c.forward.name)
+        progs += [(c.forward, k), (c.fused, f"{k}_value_and_grad")]
+    return scalar_module_source(__version__, src_name, progs)
 
 
 class Unit:
     """A compiled source: every function in it, sharing one kernel module."""
 
-    def __init__(self, source: Source, compiled: list[Compiled] | None, meta: dict) -> None:
+    def __init__(self, source: Source, compiled: list[Compiled] | None, meta: dict,
+                 key: str | None = None) -> None:
         self.source = source
         self._compiled = compiled
         self.meta = meta
+        self.key = key                 # the disk cache's key for this source, if any
         self._module: ModuleType | None = None
 
     @classmethod
@@ -80,7 +81,7 @@ class Unit:
                            source.text)
         meta = cache.read_meta(key)
         if meta is not None and cache.module_path(meta["module"]).exists():
-            return cls(source, None, meta)
+            return cls(source, None, meta, key)
         compiled = pipeline(source)
         return cls.from_compiled(source, compiled, key)
 
@@ -97,7 +98,7 @@ class Unit:
              "op_counts": c.op_counts()} for c in compiled]}
         if key is not None:
             cache.write_meta(key, meta)
-        return cls(source, compiled, meta)
+        return cls(source, compiled, meta, key)
 
     @property
     def compiled(self) -> list[Compiled]:
@@ -111,6 +112,28 @@ class Unit:
             self._module = cache.load_module(self.meta["module"])
             assert self._module is not None, "kernel module vanished from the cache"
         return self._module
+
+    def loop_module(self, index: int, which: str, prog: Callable[[], Program],
+                    fname: str, shared: tuple[bool, ...]) -> ModuleType:
+        """Batch and reduce kernels for one program and one sharing pattern, found in
+        the disk cache by (source, function, program, pattern) when they were made
+        before, so a new process does not redo the pipeline for them."""
+        from .backends.numba_cpu import batch_module_source
+        pattern = "".join("s" if s else "p" for s in shared)
+        index_key = cache.digest(self.key, str(index), which, pattern) if self.key else None
+        entry = cache.read_meta(index_key) if index_key else None
+        if entry is not None:
+            module = cache.load_module(entry["module"])
+            if module is not None:
+                return module
+        text = batch_module_source(__version__, self.source.name, prog(), fname, shared,
+                                   reduce=True)
+        module_key = cache.store_module(text)
+        if index_key:
+            cache.write_meta(index_key, {"module": module_key})
+        module = cache.load_module(module_key)
+        assert module is not None
+        return module
 
     @property
     def names(self) -> list[str]:
@@ -148,6 +171,7 @@ class Function:
         self._op_counts: dict[str, int] = dict(info["op_counts"])
         self.line: int = info["line"]
         self._derived: dict[str, tuple[Program, ModuleType]] = {}
+        self._loops: dict[tuple[str, tuple[bool, ...]], ModuleType] = {}
 
     def __repr__(self) -> str:
         return f"<chaincc.Function {self.name}({', '.join(self.params)})>"
@@ -169,34 +193,72 @@ class Function:
     def op_counts(self) -> dict[str, int]:
         return dict(self._op_counts)
 
-    # -- running kernels -------------------------------------------------------------
-    def _kernel_fn(self, which: str):
-        m, k = self.unit.module, self._kernel
-        return getattr(m, k if which == "value" else f"{k}_value_and_grad")
+    # -- the chain rule shown (chaincc/explain.py, chaincc/graph.py) ---------------------
+    def explain(self, at: dict | None = None, format: str = "unicode",
+                full: bool = False) -> str:
+        """The chain rule worked out: intermediates, local partials, adjoints; with
+        ``at={"x": 1, "y": 2}`` every line's value there, ending with the gradient.
+        ``format`` is ``unicode``, ``ascii``, ``latex`` or ``markdown``."""
+        from .explain import explain
+        return explain(self.forward_program, at, format, full)
 
-    def _evaluate(self, kernel, outputs: list[tuple[int, ...]], params, shapes,
+    def graph(self, at: dict | None = None) -> str:
+        """The computational graph as Graphviz DOT text (forward and adjoint edges)."""
+        from .graph import to_dot
+        return to_dot(self.forward_program, at)
+
+    def _repr_latex_(self) -> str:
+        from .explain import latex_summary
+        return latex_summary(self.forward_program)
+
+    # -- running kernels -------------------------------------------------------------
+    def _program(self, which: str) -> Program:
+        if which == "value":
+            return self.compiled.forward
+        if which == "vg":
+            return self.compiled.fused
+        return self._derive(which)[0]
+
+    def _fname(self, which: str) -> str:
+        return {"value": self._kernel, "vg": f"{self._kernel}_value_and_grad"}.get(
+            which, f"{self._kernel}_{which}")
+
+    def _scalar_kernel(self, which: str):
+        module = self.unit.module if which in ("value", "vg") else self._derive(which)[1]
+        return getattr(module, self._fname(which))
+
+    def _evaluate(self, which: str, outputs: list[tuple[int, ...]], params, shapes,
                   values: list, reduce: str | None) -> list:
-        """Run a kernel family (scalar / batch / reduce) and shape its outputs."""
+        """Run one program's kernels (scalar, batch or reduce) and shape the outputs."""
         if reduce not in (None, "sum", "mean"):
             raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
         batch, xs = prepare(values, params, shapes)
         sizes = [int(np.prod(s, dtype=np.int64)) for s in outputs]
         if batch is None:
-            r = kernel(*xs)
-            flat = [r] if sum(sizes) == 1 else list(r)
-            return _split(flat, outputs)
+            r = self._scalar_kernel(which)(*xs)
+            return _split([r] if sum(sizes) == 1 else list(r), outputs)
         n = int(np.prod(batch, dtype=np.int64))
+        shared = tuple(isinstance(x, float) or (bool(s) and x.ndim == 1)
+                       for x, s in zip(xs, shapes))
+        fname = self._fname(which)
+        loops = self._loops.get((which, shared))
+        if loops is None:
+            loops = self.unit.loop_module(self.index, which, lambda: self._program(which),
+                                          fname, shared)
+            self._loops[(which, shared)] = loops
         if reduce is not None:
-            chunks = max(1, min(n, REDUCE_CHUNKS))
-            acc = np.zeros((chunks, sum(sizes)))
-            _reduce_kernel(kernel)(n, chunks, *xs, acc)
+            from .backends.numba_cpu import REDUCE_CHUNKS
+            acc = np.zeros((REDUCE_CHUNKS, sum(sizes)))
+            kernel = getattr(loops, f"{fname}_sum")
+            run_chunks(n, REDUCE_CHUNKS, lambda lo, hi, c: kernel(lo, hi, *xs, acc, c))
             total = acc.sum(axis=0)
             if reduce == "mean" and n:
                 total /= n
             return _split(list(total), outputs)
         outs = [np.empty(n) if not s else np.empty((n, size))
                 for s, size in zip(outputs, sizes)]
-        _batch_kernel(kernel)(n, *xs, *outs)
+        kernel = getattr(loops, f"{fname}_points")
+        run_chunks(n, None, lambda lo, hi, c: kernel(lo, hi, *xs, *outs))
         return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
 
     def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None) -> list:
@@ -207,8 +269,7 @@ class Function:
                 outputs += [self.out_shape + s for s in self.shapes]
             else:
                 outputs += list(self.shapes)
-        return self._evaluate(self._kernel_fn(which), outputs, self.params, self.shapes,
-                              values, reduce)
+        return self._evaluate(which, outputs, self.params, self.shapes, values, reduce)
 
     def _scalar_only(self, what: str) -> None:
         if self.out_shape:
@@ -237,22 +298,21 @@ class Function:
     # -- derived programs, compiled on first use ------------------------------------------
     def _derive(self, kind: str) -> tuple[Program, ModuleType]:
         if kind not in self._derived:
-            from .backends.numba_cpu import HEADER, program_kernels
+            from .backends.numba_cpu import scalar_module_source
             c = self.compiled
             prog = {"vjp": lambda: adjoint.vjp(c.forward),
                     "hessian": lambda: adjoint.hessian(c.fused),
                     "hvp": lambda: adjoint.hvp(c.fused)}[kind]()
-            text = HEADER.format(version=__version__, file=self.unit.source.name) + \
-                "\n".join(program_kernels(prog, f"{self._kernel}_{kind}")) + "\n"
+            text = scalar_module_source(__version__, self.unit.source.name,
+                                        [(prog, self._fname(kind))])
             module = cache.load_module(cache.store_module(text))
             assert module is not None
             self._derived[kind] = (prog, module)
         return self._derived[kind]
 
     def _run_derived(self, kind: str, values: list) -> list:
-        prog, module = self._derive(kind)
-        kernel = getattr(module, f"{self._kernel}_{kind}")
-        return self._evaluate(kernel, [o.shape for o in prog.outputs],
+        prog = self._derive(kind)[0]
+        return self._evaluate(kind, [o.shape for o in prog.outputs],
                               [p.name.lstrip("_") for p in prog.params],
                               [p.shape for p in prog.params], values, None)
 
@@ -299,22 +359,6 @@ class Function:
         return d
 
 
-REDUCE_CHUNKS = 64        # fixed, so a reduction gives the same bits on any core count
-
-
-def _batch_kernel(kernel):
-    return getattr(_module_of(kernel), kernel.__name__ + "_batch")
-
-
-def _reduce_kernel(kernel):
-    return getattr(_module_of(kernel), kernel.__name__ + "_reduce")
-
-
-def _module_of(kernel) -> ModuleType:
-    import sys
-    return sys.modules[kernel.py_func.__module__]
-
-
 def _split(flat: list, shapes: list[tuple[int, ...]]) -> list:
     out, k = [], 0
     for s in shapes:
@@ -334,9 +378,16 @@ def _as_source(source: str | Path | Source, name: str | None) -> Source:
 
 
 def compile(source: str | Path | Source | sp.Expr, *, entry: str | None = None,
-            params: list | tuple | None = None, name: str | None = None) -> Function:
+            params: list | tuple | None = None, name: str | None = None,
+            target: str = "cpu", dtype: object = None) -> Function:
     """Compile a source text, a file (``pathlib.Path``), or a SymPy expression with
-    ``params=[...]`` into a :class:`Function` with its exact gradient."""
+    ``params=[...]`` into a :class:`Function` with its exact gradient.
+
+    ``target="cuda"`` evaluates on an NVIDIA GPU (see ``chaincc/cuda.py``), in float64 or
+    with ``dtype=numpy.float32`` in single precision."""
+    if target != "cpu" or dtype is not None:
+        from .cuda import retarget
+        return retarget(compile(source, entry=entry, params=params, name=name), target, dtype)
     if isinstance(source, sp.Basic):
         from .sympy_input import lower_sympy
         if params is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 # Bumped whenever what the cache holds changes shape, so old entries are never misread.
-FORMAT = 2
+FORMAT = 3
 
 
 def cache_dir() -> Path:

@@ -143,3 +143,34 @@ def prepare(values: list, names: Sequence[str], shapes: Sequence[tuple[int, ...]
         a = np.ascontiguousarray(a)
         out.append(a.reshape(n) if not shape else a.reshape(n, size))
     return batch, out
+
+
+_pool = None
+
+
+def threads() -> int:
+    """Worker threads for batch kernels: Numba's thread count (NUMBA_NUM_THREADS)."""
+    import numba
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+
+
+def run_chunks(n: int, chunks: int | None, work) -> None:
+    """Call ``work(lo, hi, c)`` for chunks covering 0..n-1, on all cores.
+
+    The kernels release the GIL, so plain threads run them in parallel. ``chunks`` fixed
+    (as reductions need, so their sums do not depend on the core count) or None to pick.
+    """
+    global _pool
+    workers = threads()
+    if chunks is None:
+        chunks = max(1, min(n // 4096, 4 * workers))
+    bounds = [(c * n // chunks, (c + 1) * n // chunks, c) for c in range(chunks)]
+    if workers == 1 or n < 8192:
+        for lo, hi, c in bounds:
+            work(lo, hi, c)
+        return
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chaincc")
+    for f in [_pool.submit(work, lo, hi, c) for lo, hi, c in bounds]:
+        f.result()

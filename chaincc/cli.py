@@ -118,6 +118,56 @@ def run_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _at(args: argparse.Namespace, fn) -> dict[str, float] | None:
+    """``--at x=1,y=2`` as a point (every parameter needed), or None without it."""
+    if args.at is None:
+        return None
+    point = parse_assignments([args.at], fn.params)
+    missing = [p for p in fn.params if p not in point]
+    if missing:
+        raise ChainccError(f"--at gives no value for {', '.join(missing)} "
+                           f"(write --at {','.join(p + '=...' for p in fn.params)})")
+    return point
+
+
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    from .explain import FORMATS
+    _file_and_entry(p)
+    p.add_argument("--at", metavar="x=1,y=2", help="show every value at this point")
+    p.add_argument("--format", choices=FORMATS, default="unicode",
+                   help="unicode (default), ascii, latex (an align* block) or markdown")
+    p.add_argument("--full", action="store_true",
+                   help="show every line of a large program instead of a summary")
+
+
+@command("explain", "show the chain rule at work: intermediates, local partial "
+         "derivatives, adjoints", _explain_args)
+def run_explain(args: argparse.Namespace) -> int:
+    fn = entry(args)
+    print(fn.explain(at=_at(args, fn), format=args.format, full=args.full), end="")
+    return 0
+
+
+def _graph_args(p: argparse.ArgumentParser) -> None:
+    _file_and_entry(p)
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="graph.svg, graph.png (with Graphviz's dot) or graph.dot; "
+                   "without it the DOT text is printed")
+    p.add_argument("--at", metavar="x=1,y=2", help="label nodes with values and adjoints")
+
+
+@command("graph", "draw the computational graph: forward and adjoint edges", _graph_args)
+def run_graph(args: argparse.Namespace) -> int:
+    from .graph import write
+    fn = entry(args)
+    text = fn.graph(at=_at(args, fn))
+    if args.output is None:
+        print(text, end="")
+    else:
+        print(write(text, Path(args.output)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chaincc", description="Compile textbook math into exact, fused "

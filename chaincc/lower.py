@@ -124,7 +124,12 @@ class Lowerer:
 
     # -- expressions -------------------------------------------------------------------
     def lower_expr(self, root: S.Node, scope: Scope, builder: Builder, span: Span):
-        emit = builder.emit
+        def emit(e: sp.Basic) -> sp.Expr:
+            # checked per statement: one array operation (A @ B) can emit millions alone
+            if builder.counter > MAX_OPERATIONS:
+                raise self.too_big(span)
+            return builder.emit(e)
+
         values: list = []
         tasks: list[tuple] = [("eval", root, scope)]
         steps = 0
@@ -183,8 +188,8 @@ class Lowerer:
         for p, a, arg in zip(fdef.params, args, node.args):
             self._number(a, arg)
             if A.shape_of(a) != p.shape:
-                want = f"shape {A.shape_text(p.shape)}" if p.shape else "a scalar"
-                raise self.error(f"argument '{p.name}' of '{fdef.name}' must be {want}, "
+                want = f"have shape {A.shape_text(p.shape)}" if p.shape else "be a scalar"
+                raise self.error(f"argument '{p.name}' of '{fdef.name}' must {want}, "
                                  f"got {self.describe(arg, a)}", arg.span)
 
     def _eval(self, node: S.Node, scope: Scope, tasks: list, values: list) -> None:
@@ -325,8 +330,12 @@ class Lowerer:
             try:
                 values.append(A.literal(items))
             except A.ShapeError:
+                first = A.shape_of(items[0])
+                k = next(k for k, v in enumerate(items) if A.shape_of(v) != first)
                 raise self.error("the rows of an array literal must all have the same "
-                                 "shape", node.span) from None
+                                 f"shape: {self.describe(node.items[0], items[0])} and "
+                                 f"{self.describe(node.items[k], items[k])}",
+                                 node.span) from None
         elif isinstance(node, S.BoolOp):
             r, l = values.pop(), values.pop()
             l, r = self._cond(l, node.left), self._cond(r, node.right)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 _C_KEYWORDS = """
 auto break case char const continue default do double else enum extern float for goto if
@@ -138,7 +138,9 @@ def transliterate(name: str) -> str:
     return stem if stem and stem[0].isalpha() else "v" + stem
 
 
-def _candidates(name: str):
+def candidates(name: str) -> Iterator[str]:
+    """Renamings of ``name`` to try, in order: its transliteration, then ``stem_``,
+    ``stem_2``, ..."""
     stem = transliterate(name)
     if stem != name:
         yield stem
@@ -167,7 +169,7 @@ def place(names: Sequence[str], free: Callable[[str], bool],
             taken.add(n)
     for i, n in enumerate(names):
         if out[i] is None:
-            for c in _candidates(n):
+            for c in candidates(n):
                 if c not in taken and c not in wanted and is_plain(c) and free(c):
                     out[i] = c
                     taken.add(c)

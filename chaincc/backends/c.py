@@ -1,0 +1,338 @@
+"""C99 backend: a header and a source file that need only ``<math.h>`` and ``<stddef.h>``.
+
+Per function ``f(x, y)``::
+
+    double f(double x, double y);
+    double f_value_and_grad(double x, double y, double *grad);      /* grad[0], grad[1] */
+    void f_batch(size_t n, const double *x, const double *y, double *value);
+    void f_value_and_grad_batch(size_t n, const double *x, const double *y,
+                                double *value, double *grad_x, double *grad_y);
+
+An array parameter ``W[2,3]`` is ``const double *W`` (6 values, row-major); in the batch
+functions each point's values are contiguous (``W[6*i + k]``), and so are its gradient's.
+The batch loops carry ``#pragma omp parallel for`` (guarded by ``_OPENMP``, so a build
+without OpenMP sees no unknown pragma) and repeat the statement list inline rather than
+call the scalar function, so that the loop vectorises without relying on inlining.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..ir import Param, Program
+from ..optimize import count_ops
+from .c_names import (
+    FILE_SCOPE_RESERVED,
+    MACRO_PREFIX,
+    RESERVED,
+    candidates,
+    is_plain,
+    place,
+    transliterate,
+)
+from .printer import Printer
+
+SUFFIXES = ("", "batch", "value_and_grad", "value_and_grad_batch")
+RESTRICT = MACRO_PREFIX + "RESTRICT"
+INDENT = "    "
+
+
+class CPrinter(Printer):
+    """The base printer's tables are C99's; every symbol must be named."""
+
+    def operand(self, e: sp.Basic) -> str:
+        if isinstance(e, sp.Symbol):
+            return self.names[e]
+        return super().operand(e)
+
+
+# -- names ---------------------------------------------------------------------------------
+def derived(base: str, suffix: str) -> str:
+    if not suffix:
+        return base
+    return base + suffix if base.endswith("_") else f"{base}_{suffix}"
+
+
+def suffixes(kind: str) -> tuple[str, str, str, str]:
+    """``kind`` is ``grad`` for a scalar value, ``jacobian`` for an array value."""
+    return ("", "batch", f"value_and_{kind}", f"value_and_{kind}_batch")
+
+
+@dataclass(frozen=True)
+class Names:
+    """The C identifiers of one function and of its parameters."""
+
+    functions: tuple[str, str, str, str]    # f, f_batch, f_value_and_grad, ..._batch
+    params: tuple[str, ...]
+    count: str                              # the batch functions' n
+    value: str                              # the value output (batch, or an array value)
+    deriv: str                              # f_value_and_grad's grad (or jacobian)
+    derivs: tuple[str, ...]                 # the batch derivative outputs, per parameter
+    renamed: tuple[tuple[str, str], ...]    # (user name, C name) where they differ
+
+
+def function_names(functions: Sequence[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
+    """File-scope identifiers for every (name, kind): none may clash with the C library,
+    with another function's identifiers, or with another function's own name."""
+    used: set[str] = set()
+    wanted = {n for n, _ in functions}
+
+    def take(base: str, kind: str, own: str) -> tuple[str, ...] | None:
+        ids = tuple(derived(base, s) for s in suffixes(kind))
+        if any(i in used or (i in wanted and i != own) or not is_plain(i, FILE_SCOPE_RESERVED)
+               for i in ids):
+            return None
+        used.update(ids)
+        return ids
+
+    # plain names first, so that a renamed function never takes a user's name
+    out = [take(n, k, n) if is_plain(n, FILE_SCOPE_RESERVED) else None for n, k in functions]
+    for i, (n, k) in enumerate(functions):
+        for c in candidates(n):
+            if out[i] is not None:
+                break
+            out[i] = take(c, k, n)
+    return out  # type: ignore[return-value]
+
+
+def local_names(fwd: Program, functions: tuple[str, str, str, str], kind: str) -> Names:
+    params = place([p.name for p in fwd.params], lambda c: c not in RESERVED)
+    taken = set(params)
+    fixed = place(["n", "value", kind, *(f"{kind}_{c}" for c in params)],
+                  lambda c: c not in taken)
+    pairs = [(fwd.name, functions[0])] + [(p.name, c) for p, c in zip(fwd.params, params)]
+    return Names(functions, tuple(params), fixed[0], fixed[1], fixed[2], tuple(fixed[3:]),
+                 tuple((u, c) for u, c in pairs if u != c))
+
+
+def kind_of(fwd: Program) -> str:
+    return "grad" if fwd.output("value").shape == () else "jacobian"
+
+
+# -- text helpers --------------------------------------------------------------------------
+def comment_text(text: str) -> str:
+    """Text that cannot end, nest or splice a C comment."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text.replace("*/", "* /").replace("/*", "/ *").replace("??", "?\u200b?")
+
+
+def include_guard(prefix: str) -> str:
+    return MACRO_PREFIX + re.sub(r"[^A-Z0-9]", "_", transliterate(prefix).upper()) + "_H"
+
+
+def _shape(p: Param) -> str:
+    return "[" + ",".join(map(str, p.shape)) + "]" if p.shape else ""
+
+
+def _temp_names(prog: Program) -> dict[sp.Symbol, str]:
+    out = {}
+    for k, a in enumerate(prog.body):
+        name = a.target.name
+        out[a.target] = name if re.fullmatch(r"_t\d+", name) else f"_v{k}"
+    return out
+
+
+def _used(prog: Program) -> set[sp.Basic]:
+    used: set[sp.Basic] = set()
+    for a in prog.body:
+        used |= a.expr.free_symbols
+    for o in prog.outputs:
+        for e in o.exprs:
+            used |= e.free_symbols
+    return used
+
+
+def _statements(prog: Program, pr: CPrinter, indent: str) -> list[str]:
+    labels = dict(prog.labels)
+    lines = []
+    for a in prog.body:
+        note = f"  /* {comment_text(labels[a.target])} */" if a.target in labels else ""
+        lines.append(f"{indent}const double {pr.names[a.target]} = {pr.expr(a.expr)};{note}")
+    return lines
+
+
+def _at(size: int, j: int) -> str:
+    return "_i" if size == 1 else f"{size} * _i + {j}"
+
+
+def _decl(ret: str, name: str, params: list[str]) -> str:
+    head = f"{ret} {name}("
+    text = head + (", ".join(params) or "void") + ");"
+    if len(text) <= 100:
+        return text
+    lines, line = [], head
+    for i, p in enumerate(params):
+        piece = p + (");" if i == len(params) - 1 else ",")
+        if len(line) + len(piece) + 1 > 100 and line.strip() != head.strip():
+            lines.append(line.rstrip())
+            line = " " * len(head)
+        line += piece + " "
+    lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+# -- one function --------------------------------------------------------------------------
+class FunctionWriter:
+    """The declarations and definitions of one function's four C functions."""
+
+    def __init__(self, fwd: Program, fused: Program | None, names: Names) -> None:
+        self.fwd, self.fused, self.n = fwd, fused, names
+        self.scalar = fwd.output("value").shape == ()
+        if fused is not None:
+            assert len(fused.outputs) == 1 + len(fused.params), "value, then one per param"
+
+    def _ins(self, restrict: str) -> list[str]:
+        return [f"const double *{restrict}{c}" if p.shape else f"double {c}"
+                for p, c in zip(self.fwd.params, self.n.params)]
+
+    def _batch(self, restrict: str, derivs: bool) -> list[str]:
+        ins = [f"const double *{restrict}{c}" for c in self.n.params]
+        outs = [self.n.value] + (list(self.n.derivs) if derivs else [])
+        return [f"size_t {self.n.count}", *ins, *(f"double *{restrict}{o}" for o in outs)]
+
+    def prototypes(self, restrict: str = "") -> list[str]:
+        """The declarations; ``restrict`` goes before every pointer's name."""
+        f, fb, fg, fgb = self.n.functions
+        ins, ptr = self._ins(restrict), f"double *{restrict}"
+        ret = "double" if self.scalar else "void"
+        value = [] if self.scalar else [ptr + self.n.value]
+        out = [_decl(ret, f, ins + value), _decl("void", fb, self._batch(restrict, False))]
+        if self.fused is not None:
+            out.insert(1, _decl(ret, fg, ins + value + [ptr + self.n.deriv]))
+            out.append(_decl("void", fgb, self._batch(restrict, True)))
+        return out
+
+    def _scalar_body(self, prog: Program, derivs: bool) -> list[str]:
+        names = _temp_names(prog)
+        used = _used(prog)
+        lines = []
+        for p, c in zip(prog.params, self.n.params):
+            if not any(s in used for s in p.symbols):
+                lines.append(f"{INDENT}(void){c};")
+            for j, s in enumerate(p.symbols):
+                names[s] = f"{c}[{j}]" if p.shape else c
+        pr = CPrinter(names)
+        lines += _statements(prog, pr, INDENT)
+        if derivs:
+            flat = [e for o in prog.outputs[1:] for e in o.exprs]
+            lines += [f"{INDENT}{self.n.deriv}[{k}] = {pr.operand(e)};"
+                      for k, e in enumerate(flat)]
+            if not flat:
+                lines.append(f"{INDENT}(void){self.n.deriv};")
+        value = prog.outputs[0].exprs
+        if self.scalar:
+            lines.append(f"{INDENT}return {pr.operand(value[0])};")
+        else:
+            lines += [f"{INDENT}{self.n.value}[{j}] = {pr.operand(e)};"
+                      for j, e in enumerate(value)]
+        return lines
+
+    def _batch_body(self, prog: Program, derivs: bool) -> list[str]:
+        names = _temp_names(prog)
+        used = _used(prog)
+        head, loads = [], []
+        inner = INDENT * 2
+        k = 0
+        for p, c in zip(prog.params, self.n.params):
+            if not any(s in used for s in p.symbols):
+                head.append(f"{INDENT}(void){c};")
+            for j, s in enumerate(p.symbols):
+                names[s] = f"_p{k}"
+                if s in used:
+                    loads.append(f"{inner}const double _p{k} = {c}[{_at(p.size, j)}];")
+                k += 1
+        pr = CPrinter(names)
+        outs = [self.n.value] + (list(self.n.derivs) if derivs else [])
+        stores = [f"{inner}{name}[{_at(len(o.exprs), j)}] = {pr.operand(e)};"
+                  for name, o in zip(outs, prog.outputs) for j, e in enumerate(o.exprs)]
+        return [*head,
+                f"{INDENT}const ptrdiff_t _n = (ptrdiff_t){self.n.count};",
+                "#ifdef _OPENMP",
+                "#pragma omp parallel for schedule(static)",
+                "#endif",
+                f"{INDENT}for (ptrdiff_t _i = 0; _i < _n; ++_i) {{",
+                *loads, *_statements(prog, pr, inner), *stores,
+                f"{INDENT}}}"]
+
+    def definitions(self) -> list[str]:
+        protos = self.prototypes(RESTRICT + " ")
+        bodies = [self._scalar_body(self.fwd, False), self._batch_body(self.fwd, False)]
+        if self.fused is not None:
+            bodies.insert(1, self._scalar_body(self.fused, True))
+            bodies.append(self._batch_body(self.fused, True))
+        out = []
+        for proto, body in zip(protos, bodies):
+            out += ["", proto[:-1], "{", *body, "}"]
+        return out
+
+    def summary(self, file: str) -> list[str]:
+        """The header comment: where the function comes from and how to call it."""
+        fwd, n = self.fwd, self.n
+        sig = ", ".join(p.name + _shape(p) for p in fwd.params)
+        value = fwd.outputs[0]
+        ops = f"forward {count_ops(fwd)}"
+        if self.fused is not None:
+            ops += f", value and {'gradient' if self.scalar else 'Jacobian'} " \
+                   f"{count_ops(self.fused)} ({len(self.fused.body)} temporaries)"
+        lines = [f"{fwd.name}({sig}), line {fwd.line} of {file}",
+                 "parameters: " + (", ".join(
+                     c + (f" ({p.size} values, row-major)" if p.shape else "")
+                     for p, c in zip(fwd.params, n.params)) or "none"),
+                 f"operations: {ops}"]
+        if not self.scalar:
+            lines.append(f"value: {n.value}, {len(value.exprs)} values, row-major")
+        if self.fused is not None and fwd.params:
+            parts, k = [], 0
+            for o in self.fused.outputs[1:]:
+                size = len(o.exprs)
+                parts.append(f"[{k}]" if size == 1 else f"[{k}..{k + size - 1}]")
+                k += size
+            what = "gradient" if self.scalar else "Jacobian (value index first)"
+            lines.append(f"{n.functions[2]}: {what} in {n.deriv}" + ", ".join(parts)
+                         + " by parameter")
+        lines.append(f"batch: {n.count} points, each point's values contiguous; no output "
+                     f"may overlap another or an input")
+        if n.renamed:
+            lines.append("renamed for C: " + ", ".join(f"{u} -> {c}" for u, c in n.renamed))
+        return ["/*", *(f" * {comment_text(t)}" for t in lines), " */"]
+
+
+# -- the two files -------------------------------------------------------------------------
+def c_sources(version: str, file: str, functions: Sequence[tuple[Program, Program | None]],
+              prefix: str) -> tuple[str, str]:
+    """``(header, source)`` for ``prefix.h`` and ``prefix.c``; the source includes the
+    header by that name."""
+    stamp = f"/* generated by chaincc {version} from {comment_text(file)}; do not edit */"
+    kinds = [kind_of(fwd) for fwd, _ in functions]
+    all_names = function_names([(fwd.name, k) for (fwd, _), k in zip(functions, kinds)])
+    writers = [FunctionWriter(fwd, vg, local_names(fwd, fn, k))
+               for (fwd, vg), fn, k in zip(functions, all_names, kinds)]
+    guard = include_guard(prefix)
+    header = [stamp, f"#ifndef {guard}", f"#define {guard}", "", "#include <stddef.h>", "",
+              "#ifdef __cplusplus", 'extern "C" {', "#endif"]
+    for w in writers:
+        header += ["", *w.summary(file), *w.prototypes()]
+    header += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */"]
+    source = [stamp, "#include <math.h>", "#include <stddef.h>", "",
+              f'#include "{prefix}.h"', "",
+              "/* restrict lets the batch loops vectorise; C++ spells it __restrict */",
+              f"#ifndef {RESTRICT}", "#ifdef __cplusplus", f"#define {RESTRICT} __restrict",
+              "#else", f"#define {RESTRICT} restrict", "#endif", "#endif"]
+    for w in writers:
+        source += w.definitions()
+    return "\n".join(header) + "\n", "\n".join(source) + "\n"
+
+
+def check_prefix(prefix: str) -> str | None:
+    """Why ``prefix`` cannot name the generated files, or None if it can."""
+    if not prefix or prefix in (".", ".."):
+        return "the prefix is empty"
+    bad = [ch for ch in prefix if ch in '/\\"' or not ch.isprintable()]
+    if bad or "??" in prefix:
+        return f"the prefix '{prefix}' cannot name a C header (it has " \
+               f"{repr(bad[0]) if bad else '??'}); choose one with --prefix"
+    return None

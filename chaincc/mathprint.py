@@ -1,0 +1,326 @@
+"""Formulas as people write them: one-line Unicode (``x² + xy``, ``∂f/∂x``), plain ASCII
+(``x^2 + x*y``, ``df/dx``) and LaTeX, built on SymPy's own printers.
+
+SymPy's ``pretty`` stacks fractions over several lines, which breaks a derivation that is
+read line by line, so the Unicode form is a one-line StrPrinter with superscripts, ``√`` and
+juxtaposition (``2x``, ``xy``, ``y³(2x + y)``) where it cannot be misread.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.str import StrPrinter
+
+from .functions import Cbrt, Maximum, Minimum, Relu, Sigmoid, Softplus, Where
+
+_SUPER = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_NAMES = {Sigmoid: "sigmoid", Relu: "relu", Softplus: "softplus", Cbrt: "cbrt",
+          Maximum: "max", Minimum: "min", Where: "where", sp.ceiling: "ceil",
+          sp.Abs: "abs"}
+_UNICODE_NAMES = {Sigmoid: "σ"}
+_LATEX_OPERATORS = {Relu: "relu", Softplus: "softplus", sp.sign: "sign",
+                    sp.codegen.cfunctions.expm1: "expm1",
+                    sp.codegen.cfunctions.log1p: "log1p",
+                    sp.codegen.cfunctions.hypot: "hypot", sp.erf: "erf", sp.erfc: "erfc"}
+_REL = {"==": "==", "!=": "!=", ">=": ">=", "<=": "<=", ">": ">", "<": "<"}
+_UNICODE_REL = {"!=": "≠", ">=": "≥", "<=": "≤"}
+
+
+def number(v: float) -> str:
+    """A float as a short, stable decimal: 6 significant digits, no trailing ``.0``."""
+    if v != v:
+        return "nan"
+    if v in (float("inf"), float("-inf")):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "0"
+    return f"{v:.6g}"
+
+
+def exact(v: float) -> str:
+    """A float in full (shortest round-trip) precision, as ``chaincc eval`` prints it."""
+    text = repr(float(v))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def ascii_name(name: str) -> str:
+    """``β`` → ``beta``: Greek letters spelt out for ASCII output."""
+    out = []
+    for ch in name:
+        if ord(ch) < 128:
+            out.append(ch)
+            continue
+        parts = unicodedata.name(ch, "").split()
+        if len(parts) == 4 and parts[0] == "GREEK" and parts[2] == "LETTER":
+            word = parts[3].lower()
+            out.append(word.capitalize() if parts[1] == "CAPITAL" else word)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def latex_name(name: str) -> str:
+    """A symbol name in LaTeX: ``β`` → ``\\beta``, ``h1`` → ``h_{1}``, ``loss`` upright."""
+    base, bracket, index = name.partition("[")
+    if bracket:                       # an array element: W[0,1] → W_{0,1}
+        return f"{latex_name(base)}_{{{index.rstrip(']')}}}"
+    spelt = ascii_name(name)
+    if spelt != name and spelt.isalpha():
+        return "\\" + spelt
+    text = sp.latex(sp.Symbol(spelt))
+    if text == spelt and len(spelt) > 1:
+        return f"\\mathrm{{{spelt}}}"       # a word, not a product of letters
+    return text
+
+
+FACTOR_OPS = 40        # largest formula handed to factor
+SIMPLIFY_OPS = 20      # largest formula handed to simplify (slow on big ones)
+
+
+def _functions(e: sp.Expr) -> set[type]:
+    return {type(f) for f in e.atoms(sp.Function)}
+
+
+def tidy(e: sp.Expr) -> sp.Expr:
+    """e, or factor(e) or simplify(e) when clearly shorter (a fifth) and bringing in no
+    new functions (simplify likes to turn ``1 - tanh²`` into ``1/cosh²``); display only."""
+    best, best_len = e, len(str(e))
+    funcs = _functions(e)
+    ops = int(sp.count_ops(e))
+    tries = [sp.factor] if ops <= FACTOR_OPS else []
+    if ops <= SIMPLIFY_OPS:
+        tries.append(sp.simplify)
+    for f in tries:
+        try:
+            c = f(e)
+        except Exception:  # noqa: BLE001 - a display nicety must never fail a run
+            continue
+        n = len(str(c))
+        if n < 0.8 * len(str(e)) and n < best_len and _functions(c) <= funcs:
+            best, best_len = c, n
+    return best
+
+
+def _paper_order(terms) -> list:
+    """SymPy puts ``-x²`` before ``y``; on paper ``y - x²`` comes first."""
+    terms = list(terms)
+    for i, t in enumerate(terms):
+        if not t.could_extract_minus_sign():
+            return [terms[i]] + terms[:i] + terms[i + 1:]
+    return terms
+
+
+class AsciiPrinter(StrPrinter):
+    """``x^2 + x*y``, ``sqrt(x)``, ``sigmoid(z)``: plain ASCII, one line."""
+
+    printmethod = "_chaincc_ascii"
+    unicode = False
+
+    def __init__(self, names: dict[sp.Symbol, str] | None = None) -> None:
+        super().__init__({"order": None})
+        self.names = names or {}
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        name = self.names.get(expr, expr.name)
+        return name if self.unicode else ascii_name(name)
+
+    _print_Dummy = _print_Symbol
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return number(float(expr))
+
+    def _print_Exp1(self, expr) -> str:
+        return "e"
+
+    def _print_Pi(self, expr) -> str:
+        return "π" if self.unicode else "pi"
+
+    def _print_Infinity(self, expr) -> str:
+        return "∞" if self.unicode else "inf"
+
+    def _print_Function(self, expr: sp.Function) -> str:
+        name = _NAMES.get(type(expr), type(expr).__name__)
+        if self.unicode:
+            name = _UNICODE_NAMES.get(type(expr), name)
+        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Relational(self, expr) -> str:
+        op = _REL.get(expr.rel_op, expr.rel_op)
+        if self.unicode:
+            op = _UNICODE_REL.get(op, op)
+        prec = precedence(expr)
+        return (f"{self.parenthesize(expr.lhs, prec)} {op} "
+                f"{self.parenthesize(expr.rhs, prec)}")
+
+    def _print_And(self, expr) -> str:
+        return " and ".join(self.parenthesize(a, PRECEDENCE["And"]) for a in expr.args)
+
+    def _print_Or(self, expr) -> str:
+        return " or ".join(self.parenthesize(a, PRECEDENCE["Or"]) for a in expr.args)
+
+    def _print_Not(self, expr) -> str:
+        return f"not ({self._print(expr.args[0])})"
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        b, e = expr.args
+        if e.is_Number and e < 0:
+            inverse = b if e == -1 else sp.Pow(b, -e, evaluate=False)
+            return "1/" + self.parenthesize(inverse, PRECEDENCE["Mul"], strict=True)
+        return self._power(b, e)
+
+    def _power(self, b: sp.Expr, e: sp.Expr) -> str:
+        return StrPrinter._print_Pow(self, sp.Pow(b, e, evaluate=False)).replace("**", "^")
+
+    # -- products: numerator/denominator, with the separator chosen per pair ------------
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        coeff, rest = expr.as_coeff_Mul()
+        sign = ""
+        if coeff.is_Number and coeff < 0:
+            coeff, sign = -coeff, "-"
+        factors = list(rest.as_ordered_factors()) if isinstance(rest, sp.Mul) else [rest]
+        if coeff != 1:
+            factors.insert(0, coeff)
+        num: list[sp.Expr] = []
+        den: list[sp.Expr] = []
+        for f in factors:
+            if f.is_Rational and not f.is_Integer:
+                if f.p != 1:
+                    num.append(sp.Integer(f.p))
+                den.append(sp.Integer(f.q))
+            elif isinstance(f, sp.Pow) and f.exp.is_Number and f.exp < 0:
+                den.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp, evaluate=False))
+            else:
+                num.append(f)
+        text = self._join(num) if num else "1"
+        if den:
+            d = self._join(den)
+            text += "/" + (d if len(den) == 1 else f"({d})")
+        return sign + text
+
+    def _as_ordered_terms(self, expr, order=None):
+        return _paper_order(super()._as_ordered_terms(expr, order=order))
+
+    def _join(self, factors: list[sp.Expr]) -> str:
+        prec = PRECEDENCE["Mul"]
+        parts = [self.parenthesize(f, prec, strict=False) for f in factors]
+        out = parts[0]
+        for i in range(1, len(parts)):
+            out += self._separator(factors[i - 1], factors[i]) + parts[i]
+        return out
+
+    def _separator(self, a: sp.Expr, b: sp.Expr) -> str:
+        return "*"
+
+
+class UnicodePrinter(AsciiPrinter):
+    """``x² + xy``, ``√g``, ``σ(βx)``, ``u·v``: how a derivation is written on paper."""
+
+    printmethod = "_chaincc_unicode"
+    unicode = True
+
+    def _print_Abs(self, expr: sp.Abs) -> str:
+        return f"|{self._print(expr.args[0])}|"
+
+    def _print_Cbrt(self, expr) -> str:
+        return "∛" + self._radicand(expr.args[0])
+
+    def _radicand(self, base: sp.Expr) -> str:
+        text = self._print(base)
+        simple = (base.is_Atom and not (base.is_Number and base < 0)) or isinstance(
+            base, sp.Function)
+        return text if simple else f"({text})"
+
+    def _power(self, b: sp.Expr, e: sp.Expr) -> str:
+        if e == sp.Rational(1, 2):
+            return "√" + self._radicand(b)
+        base = self.parenthesize(b, PRECEDENCE["Pow"], strict=True)
+        if b.is_Number and b < 0:
+            base = f"({base})"
+        if e.is_Integer:
+            return base + str(e).translate(_SUPER)
+        return base + "^" + self.parenthesize(e, PRECEDENCE["Pow"], strict=True)
+
+    def _separator(self, a: sp.Expr, b: sp.Expr) -> str:
+        if a.is_Number and not b.is_Number:
+            return ""
+        return "" if self._tight(a) and self._tight(b) else "·"
+
+    def _tight(self, e: sp.Expr) -> bool:
+        """Factors that can be written side by side without a dot and not be misread."""
+        if e.is_Symbol:
+            return len(self._print_Symbol(e)) == 1
+        if isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp > 0:
+            return self._tight(e.base)
+        return isinstance(e, sp.Add)
+
+
+class TexPrinter(LatexPrinter):
+    """SymPy's LaTeX with chaincc's functions: ``\\sigma``, ``\\operatorname{relu}``..."""
+
+    printmethod = "_chaincc_latex"
+
+    def __init__(self, names: dict[sp.Symbol, str] | None = None) -> None:
+        super().__init__({"symbol_names": {}})
+        self.names = names or {}
+
+    def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        return self.names.get(expr) or latex_name(expr.name)
+
+    _print_Dummy = _print_Symbol
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return number(float(expr))
+
+    def _as_ordered_terms(self, expr, order=None):
+        return _paper_order(super()._as_ordered_terms(expr, order=order))
+
+    def _print_Pi(self, expr) -> str:
+        return "\\pi"
+
+    def _operator(self, name: str, expr: sp.Function) -> str:
+        args = ", ".join(self._print(a) for a in expr.args)
+        return f"\\operatorname{{{name}}}\\left({args}\\right)"
+
+    def _print_Function(self, expr: sp.Function, exp: str | None = None) -> str:
+        name = _LATEX_OPERATORS.get(type(expr))
+        if name is None:
+            return super()._print_Function(expr, exp)
+        text = self._operator(name, expr)
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_Sigmoid(self, expr, exp: str | None = None) -> str:
+        text = f"\\sigma\\left({self._print(expr.args[0])}\\right)"
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_Cbrt(self, expr, exp: str | None = None) -> str:
+        text = f"\\sqrt[3]{{{self._print(expr.args[0])}}}"
+        return f"\\left({text}\\right)^{{{exp}}}" if exp else text
+
+    def _print_Maximum(self, expr, exp: str | None = None) -> str:
+        text = f"\\max\\left({', '.join(self._print(a) for a in expr.args)}\\right)"
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_Minimum(self, expr, exp: str | None = None) -> str:
+        text = f"\\min\\left({', '.join(self._print(a) for a in expr.args)}\\right)"
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_Where(self, expr, exp: str | None = None) -> str:
+        c, a, b = (self._print(x) for x in expr.args)
+        text = (f"\\begin{{cases}} {a} & \\text{{if }} {c} \\\\ {b} & \\text{{otherwise}}"
+                f" \\end{{cases}}")
+        return f"\\left({text}\\right)^{{{exp}}}" if exp else text
+
+
+def printer(fmt: str, names: dict[sp.Symbol, str] | None = None):
+    """The printer for one output format: ``unicode``, ``ascii`` or ``latex``."""
+    if fmt == "unicode":
+        return UnicodePrinter(names)
+    if fmt == "ascii":
+        return AsciiPrinter(names)
+    if fmt == "latex":
+        return TexPrinter(names)
+    raise ValueError(f"unknown format '{fmt}'")
