@@ -77,8 +77,8 @@ class Unit:
 
     @classmethod
     def build(cls, source: Source) -> Unit:
-        key = cache.digest(__version__, str(cache.FORMAT), _numba_version(), source.name,
-                           source.text)
+        key = cache.digest(__version__, str(cache.FORMAT), cache.generator_digest(),
+                           _numba_version(), source.name, source.text)
         meta = cache.read_meta(key)
         if meta is not None and cache.module_path(meta["module"]).exists():
             return cls(source, None, meta, key)
@@ -232,14 +232,12 @@ class Function:
         """Run one program's kernels (scalar, batch or reduce) and shape the outputs."""
         if reduce not in (None, "sum", "mean"):
             raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
-        batch, xs = prepare(values, params, shapes)
+        batch, xs, shared = prepare(values, params, shapes)
         sizes = [int(np.prod(s, dtype=np.int64)) for s in outputs]
         if batch is None:
             r = self._scalar_kernel(which)(*xs)
             return _split([r] if sum(sizes) == 1 else list(r), outputs)
         n = int(np.prod(batch, dtype=np.int64))
-        shared = tuple(isinstance(x, float) or (bool(s) and x.ndim == 1)
-                       for x, s in zip(xs, shapes))
         fname = self._fname(which)
         loops = self._loops.get((which, shared))
         if loops is None:
@@ -255,8 +253,7 @@ class Function:
             if reduce == "mean" and n:
                 total /= n
             return _split(list(total), outputs)
-        outs = [np.empty(n) if not s else np.empty((n, size))
-                for s, size in zip(outputs, sizes)]
+        outs = [np.empty(n * size) for size in sizes]
         kernel = getattr(loops, f"{fname}_points")
         run_chunks(n, None, lambda lo, hi, c: kernel(lo, hi, *xs, *outs))
         return [o.reshape(batch + s) for o, s in zip(outs, outputs)]

@@ -17,6 +17,20 @@ from types import ModuleType
 FORMAT = 3
 
 
+_generator: str | None = None
+
+
+def generator_digest() -> str:
+    """A hash of the code that writes kernels, so a changed code generator never loads
+    kernels an older one wrote."""
+    global _generator
+    if _generator is None:
+        here = Path(__file__).resolve().parent
+        files = sorted((here / "backends").glob("*.py")) + [here / "api.py"]
+        _generator = digest(*(f.read_text(encoding="utf-8") for f in files))
+    return _generator
+
+
 def cache_dir() -> Path:
     root = os.environ.get("CHAINCC_CACHE_DIR")
     if root:

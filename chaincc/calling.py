@@ -89,13 +89,15 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 
 
 def prepare(values: list, names: Sequence[str], shapes: Sequence[tuple[int, ...]]
-            ) -> tuple[tuple[int, ...] | None, list]:
+            ) -> tuple[tuple[int, ...] | None, list, tuple[bool, ...]]:
     """Arguments for parameters of fixed shapes, with leading batch dimensions.
 
-    Returns (batch shape, kernel arguments). The batch shape is None when no argument
+    Returns (batch shape, kernel arguments, which are shared). The batch shape is None
+    when no argument
     has batch dimensions: then the scalar kernel runs once, taking floats for scalar
     parameters and flat float64 arrays for array parameters. Otherwise each argument is
-    per point — (n,) for a scalar parameter, (n, size) for an array one — or shared
+    per point — (n,) for a scalar parameter, (n * size,) row by row for an array one — or
+    shared
     (a float, or a flat array), and the batch kernels broadcast the shared ones.
     """
     arrays: list = []
@@ -125,7 +127,7 @@ def prepare(values: list, names: Sequence[str], shapes: Sequence[tuple[int, ...]
         raise ValueError(f"batch dimensions cannot be broadcast together: {desc}") from None
     if not any(batch_shapes):
         return None, [a if isinstance(a, float) else np.ascontiguousarray(a).reshape(-1)
-                      for a in arrays]
+                      for a in arrays], (True,) * len(arrays)
     n = int(np.prod(batch, dtype=np.int64))
     out: list = []
     for a, b, shape in zip(arrays, batch_shapes, shapes):
@@ -141,8 +143,8 @@ def prepare(values: list, names: Sequence[str], shapes: Sequence[tuple[int, ...]
         if b != batch:
             a = np.broadcast_to(a, batch + shape)
         a = np.ascontiguousarray(a)
-        out.append(a.reshape(n) if not shape else a.reshape(n, size))
-    return batch, out
+        out.append(a.reshape(n * size))
+    return batch, out, tuple(not b for b in batch_shapes)
 
 
 _pool = None

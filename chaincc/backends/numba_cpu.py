@@ -61,8 +61,9 @@ import numpy as np
 from numba import njit, prange
 
 OPTS = dict(cache=True, error_model="numpy", nogil=True)
-# Batch sums may be reassociated, which lets LLVM vectorise them across points.
-REDUCE_OPTS = dict(OPTS, fastmath={{"reassoc"}})
+# Batch sums may be reassociated (and use fused multiply-adds), which lets LLVM
+# vectorise them across points.
+REDUCE_OPTS = dict(OPTS, fastmath={{"reassoc", "contract"}})
 
 
 @njit(cache=True)
@@ -123,7 +124,8 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
     (``acc`` has REDUCE_CHUNKS rows).
 
     ``shared[j]`` says parameter j is one value for all points (a float, or a flat
-    array); otherwise it is per point: shape (n,), or (n, size) for an array parameter.
+    array); otherwise it is per point: shape (n,), or (n * size,) row by row for an array
+    parameter. Outputs are per point likewise.
     """
     shared = tuple(shared) if shared is not None else (False,) * len(prog.params)
     taken = frozenset({f"{fname}_{s}" for s in ("points", "batch", "sum", "reduce")})
@@ -137,8 +139,9 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
                 (hoisted if sh else per_point).append(f"{local} = {a}" if sh else
                                                       f"{local} = {a}[_i]")
             else:
+                # per point: flat (n * size,), so the stride is a constant LLVM can see
                 (hoisted if sh else per_point).append(
-                    f"{local} = {a}[{k}]" if sh else f"{local} = {a}[_i, {k}]")
+                    f"{local} = {a}[{k}]" if sh else f"{local} = {a}[_i * {p.size} + {k}]")
     pr = PythonPrinter(names)
     body = per_point + _body(prog, pr)
     values = _outs(prog, pr)
@@ -147,7 +150,8 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
     stores, k = [], 0
     for j, o in enumerate(prog.outputs):
         for e in range(len(o.exprs)):
-            stores.append(f"_out{j}[{'_i' if not o.shape else f'_i, {e}'}] = {values[k]}")
+            at = "_i" if not o.shape else f"_i * {len(o.exprs)} + {e}"
+            stores.append(f"_out{j}[{at}] = {values[k]}")
             k += 1
     # The loops over points are plain (serial) functions, so Numba compiles the body once
     # without its parallel-loop analysis.
