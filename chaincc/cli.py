@@ -168,6 +168,37 @@ def run_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit_kinds(text: str) -> tuple[str, ...]:
+    from .emit import parse_emit
+    try:
+        return parse_emit(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _compile_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="source file")
+    p.add_argument("-o", "--output-dir", default=".", metavar="DIR",
+                   help="where to write (default: the current directory)")
+    p.add_argument("--emit", type=_emit_kinds, default=("c",), metavar="KINDS",
+                   help="comma-separated: c (NAME.h, NAME.c), numba (NAME.py), ir (NAME.ir); "
+                   "default c")
+    p.add_argument("--prefix", metavar="NAME", help="file names (default: the file's stem)")
+
+
+@command("compile", "write standalone C (and a Numba module, the IR) for every function "
+         "in a file", _compile_args)
+def run_compile(args: argparse.Namespace) -> int:
+    from .emit import generate, read_source, table, write_all
+    source = read_source(args.file)
+    prefix = args.prefix if args.prefix is not None else Path(args.file).stem
+    files, rows = generate(source, prefix, args.emit)
+    written = write_all(Path(args.output_dir), files)
+    print(table(rows, list(files)))
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chaincc", description="Compile textbook math into exact, fused "
@@ -183,7 +214,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI: 0 ok, 1 for a diagnostic (bad input), 2 for bad usage."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        # ``eval FILE --entry g x=1``: argparse closes the point list at the option, so
+        # the NAME=VALUE words after it come back here; anything else is a usage error
+        if extra and hasattr(args, "point") and all("=" in w for w in extra):
+            args.point = list(args.point) + extra
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:
         return int(e.code or 0)
     try:

@@ -66,6 +66,14 @@ def is_cond(v) -> bool:
     return isinstance(v, Boolean) and not isinstance(v, sp.Expr)
 
 
+def _broadcast_size(values: list) -> int:
+    """Elements of the broadcast result; 0 when the shapes do not broadcast."""
+    try:
+        return int(np.prod(np.broadcast_shapes(*(A.shape_of(v) for v in values))))
+    except ValueError:
+        return 0
+
+
 def _key(v) -> tuple:
     return (A.shape_of(v), tuple(A.flat(v)))
 
@@ -268,8 +276,8 @@ class Lowerer:
                 lo, hi = payload.min_args, payload.max_args
             if n < lo or (hi is not None and n > hi):
                 want = (str(lo) if hi == lo else f"{lo} or {hi}" if hi else f"at least {lo}")
-                raise self.error(f"'{name}' takes {want} argument"
-                                 f"{'s' if want != '1' else ''}, got {n}", node.span)
+                plural = "" if want.split()[-1] == "1" else "s"    # "at least 1 argument"
+                raise self.error(f"'{name}' takes {want} argument{plural}, got {n}", node.span)
             call = S.Call(node.span, S.Name(node.func.span, name), node.args)
             if what == "function":
                 tasks.append(("call", payload, call, scope))
@@ -286,6 +294,9 @@ class Lowerer:
             if not A.shape_of(l) or not A.shape_of(r):
                 raise self.error(f"'@' needs arrays on both sides: {self.describe(ln, l)} "
                                  f"@ {self.describe(rn, r)}", node.span)
+            sl, sr = A.shape_of(l), A.shape_of(r)
+            if sl[-1] == sr[0]:
+                self._fits(int(np.prod(sl)) * int(np.prod(sr[1:])), node)
             try:
                 return A.matmul(l, r, emit)
             except A.ShapeError:
@@ -296,6 +307,7 @@ class Lowerer:
                 "^": lambda a, b: sp.Pow(a, b)}[op]
         if not A.shape_of(l) and not A.shape_of(r):
             return emit(make(l, r))
+        self._fits(_broadcast_size([l, r]), node)
         try:
             return A.elementwise(make, [l, r], emit)
         except A.ShapeError:
@@ -351,7 +363,14 @@ class Lowerer:
             r, l = values.pop(), values.pop()
             values.append(self._arith(node.op, l, r, node, node.left, node.right, emit))
 
+    def _fits(self, work: int, node: S.Node) -> None:
+        """Refuse one array operation that alone exceeds the limit before building any of
+        it: ``A @ B`` or a broadcast can ask for millions of statements at once."""
+        if work > MAX_OPERATIONS:
+            raise self.too_big(node.span)
+
     def _broadcast(self, f, args: list, node: S.Node, arg_nodes: list, emit, raw=True):
+        self._fits(_broadcast_size(args), node)
         try:
             return A.elementwise(f, args, emit, raw=raw)
         except A.ShapeError:
