@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from .functions import Maximum, Minimum, Relu, Sigmoid, Softplus, Where
 from .ir import Output, Param, Program
 from .optimize import Builder, program
 from .rules import contributions
@@ -29,13 +30,46 @@ def sweep(prog: Program, builder: Builder, seeds: Seeds) -> dict[sp.Basic, sp.Ex
         contribs = pending.pop(stmt.target, None)
         if not contribs:
             continue
+        mask = _mask(contribs) if _unsafe(stmt.expr) else None
+        if mask is not None:
+            contribs = [c.args[1] for c in contribs]
         a = builder.emit(sp.Add(*contribs))
         if a == 0:
             continue
         for arg, c in contributions(stmt.expr, stmt.target, a):
-            pending.setdefault(arg, []).append(c)
+            pending.setdefault(arg, []).append(c if mask is None else Where(mask, c, 0))
     return {s: builder.emit(sp.Add(*pending[s])) for s in prog.input_symbols
             if s in pending}
+
+
+def _mask(contribs: list[sp.Expr]) -> sp.Basic | None:
+    """The condition c when every contribution is ``where(c, v, 0)``: the value is used
+    only on a branch that ``where`` may not pick."""
+    first = contribs[0]
+    if not (isinstance(first, Where) and first.args[2] == 0):
+        return None
+    c = first.args[0]
+    return c if all(isinstance(x, Where) and x.args[0] == c and x.args[2] == 0
+                    for x in contribs) else None
+
+
+# Operations whose local derivatives stay finite wherever their arguments are finite.
+_FINITE_PARTIALS = (sp.Add, sp.sin, sp.cos, sp.tanh, sp.atan, sp.erf, sp.erfc, sp.Abs,
+                    sp.sign, sp.floor, sp.ceiling, Relu, Sigmoid, Softplus, Where, Maximum,
+                    Minimum)
+
+
+def _unsafe(expr: sp.Basic) -> bool:
+    """Whether a local derivative may be inf or nan at finite arguments (a division, a
+    log or root near 0, an overflowing exp): then a masked adjoint must stay masked, so
+    that ``where`` differentiates only the branch it picked (0 · inf would be nan)."""
+    if isinstance(expr, _FINITE_PARTIALS):
+        return False
+    if isinstance(expr, sp.Mul):
+        return any(isinstance(f, sp.Pow) for f in expr.args)
+    if isinstance(expr, sp.Pow):
+        return not (expr.exp.is_Integer and expr.exp > 0)
+    return True
 
 
 def _builder(prog: Program) -> Builder:

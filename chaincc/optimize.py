@@ -101,7 +101,12 @@ def fold_constant(expr: sp.Basic) -> sp.Expr:
     """A constant expression (``sin(1)``, ``pi/2``) as one float64-rounded number."""
     if isinstance(expr, sp.Number):
         return expr
-    value = complex(expr.evalf(30))
+    try:
+        value = complex(expr.evalf(30))
+    except TypeError:
+        # chaincc's own functions (sigmoid, max, ...) fold Number arguments only, and
+        # have no evalf: hand them pi or e as numbers
+        value = complex(expr.func(*(fold_constant(a) for a in expr.args)).evalf(30))
     if value.imag != 0:
         return sp.nan
     return sp.Float(value.real)

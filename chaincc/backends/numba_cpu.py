@@ -104,14 +104,18 @@ def arg_names(prog: Program, taken: frozenset[str]) -> tuple[list[str], dict]:
 
 
 def scalar_kernel(prog: Program, fname: str) -> list[str]:
-    """``fname``: scalars and flat parameter arrays in; the outputs' elements out (a
-    tuple when there is more than one)."""
+    """``fname``: scalars and flat parameter arrays in; the output's value out, or a
+    float64 array of every output's elements when there are several."""
     args, names = arg_names(prog, frozenset({fname}))
     pr = PythonPrinter(names)
     outs = _outs(prog, pr)
-    ret = outs[0] if len(outs) == 1 else f"({', '.join(outs)},)"
+    if len(outs) == 1:
+        return ["", "@njit(**OPTS)", f"def {fname}({', '.join(args)}):",
+                *_indent(_body(prog, pr), 4), f"    return {outs[0]}"]
+    # several outputs come back in one array: a large tuple costs Numba and LLVM dearly
     return ["", "@njit(**OPTS)", f"def {fname}({', '.join(args)}):",
-            *_indent(_body(prog, pr), 4), f"    return {ret}"]
+            *_indent(_body(prog, pr), 4), f"    _out = np.empty({len(outs)})",
+            *(f"    _out[{k}] = {v}" for k, v in enumerate(outs)), "    return _out"]
 
 
 def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None,
