@@ -95,6 +95,7 @@ class Unit:
              "params": [p.name for p in c.forward.params],
              "shapes": [list(p.shape) for p in c.forward.params],
              "out_shape": list(c.forward.output("value").shape), "line": c.forward.line,
+             "statements": [len(c.forward.body), len(c.fused.body)],
              "op_counts": c.op_counts()} for c in compiled]}
         if key is not None:
             cache.write_meta(key, meta)
@@ -135,6 +136,21 @@ class Unit:
         assert module is not None
         return module
 
+    def native_kernel(self, index: int, which: str, prog: Callable[[], Program],
+                      fname: str, kind: str):
+        """An LLVM-backend kernel, its machine code found in the disk cache when it was
+        made before (by source, function, program and kind)."""
+        from .backends import llvm
+        index_key = cache.digest(self.key, str(index), which, kind) if self.key else None
+        entry = cache.read_meta(index_key) if index_key else None
+        obj = cache.read_object(entry["object"]) if entry else None
+        if obj is None:
+            obj = llvm.compile_object(llvm.module_ir(prog(), fname, kind))
+            object_key = cache.store_object(obj)
+            if index_key:
+                cache.write_meta(index_key, {"object": object_key})
+        return llvm.Kernel(obj, f"{fname}_{kind}", kind)
+
     @property
     def names(self) -> list[str]:
         return [f["name"] for f in self.meta["functions"]]
@@ -172,6 +188,8 @@ class Function:
         self.line: int = info["line"]
         self._derived: dict[str, tuple[Program, ModuleType]] = {}
         self._loops: dict[tuple[str, tuple[bool, ...]], ModuleType] = {}
+        self._natives: dict[tuple[str, str], object] = {}
+        self._statements: tuple[int, int] = tuple(info["statements"])
 
     def __repr__(self) -> str:
         return f"<chaincc.Function {self.name}({', '.join(self.params)})>"
@@ -193,6 +211,23 @@ class Function:
     def op_counts(self) -> dict[str, int]:
         return dict(self._op_counts)
 
+    # -- C (chaincc/backends/c.py, chaincc/cbuild.py) ----------------------------------
+    def c_source(self, prefix: str | None = None) -> tuple[str, str]:
+        """``(header, source)``: this function as C99 needing only <math.h> and
+        <stddef.h>; the source includes the header as ``PREFIX.h`` (default: the
+        function's C name)."""
+        from .backends.c import c_sources, function_names, kind_of
+        fwd, fused = self.compiled.forward, self.compiled.fused
+        if prefix is None:
+            prefix = function_names([(fwd.name, kind_of(fwd))])[0][0]
+        return c_sources(__version__, self.unit.source.name, [(fwd, fused)], prefix)
+
+    def compile_c(self):
+        """Build :meth:`c_source` with the system C compiler (cached) and load it: a
+        callable with this function's interface, running the C code through ctypes."""
+        from .cbuild import compile_c
+        return compile_c(self)
+
     # -- the chain rule shown (chaincc/explain.py, chaincc/graph.py) ---------------------
     def explain(self, at: dict | None = None, format: str = "unicode",
                 full: bool = False) -> str:
@@ -200,16 +235,23 @@ class Function:
         ``at={"x": 1, "y": 2}`` every line's value there, ending with the gradient.
         ``format`` is ``unicode``, ``ascii``, ``latex`` or ``markdown``."""
         from .explain import explain
-        return explain(self.forward_program, at, format, full)
+        return explain(self.forward_program, at, format, full, self._source_names())
 
     def graph(self, at: dict | None = None) -> str:
         """The computational graph as Graphviz DOT text (forward and adjoint edges)."""
         from .graph import to_dot
-        return to_dot(self.forward_program, at)
+        return to_dot(self.forward_program, at, self._source_names())
 
     def _repr_latex_(self) -> str:
         from .explain import latex_summary
-        return latex_summary(self.forward_program)
+        return latex_summary(self.forward_program, self._source_names())
+
+    def _source_names(self) -> frozenset[str]:
+        """The names the source defines, which names made up by explain must avoid."""
+        from .parser import parse
+        if not self.unit.source.text.strip():
+            return frozenset()
+        return frozenset(st.name for st in parse(self.unit.source).statements)
 
     # -- running kernels -------------------------------------------------------------
     def _program(self, which: str) -> Program:
@@ -234,6 +276,9 @@ class Function:
             raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
         batch, xs, shared = prepare(values, params, shapes)
         sizes = [int(np.prod(s, dtype=np.int64)) for s in outputs]
+        if self._native(which):
+            return self._evaluate_native(which, batch, xs, shapes, shared, sizes, outputs,
+                                         reduce)
         if batch is None:
             r = self._scalar_kernel(which)(*xs)
             return _split([r] if sum(sizes) == 1 else list(r), outputs)
@@ -257,6 +302,36 @@ class Function:
         kernel = getattr(loops, f"{fname}_points")
         run_chunks(n, None, lambda lo, hi, c: kernel(lo, hi, *xs, *outs))
         return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
+
+    def _native(self, which: str) -> bool:
+        """Whether this program runs on the LLVM backend (large programs)."""
+        from .native import NATIVE_STATEMENTS
+        if which in ("value", "vg"):
+            return self._statements[0 if which == "value" else 1] > NATIVE_STATEMENTS
+        return len(self._derive(which)[0].body) > NATIVE_STATEMENTS
+
+    def _evaluate_native(self, which, batch, xs, shapes, shared, sizes, outputs, reduce):
+        from . import native
+        from .backends.numba_cpu import REDUCE_CHUNKS
+        n = 1 if batch is None else int(np.prod(batch, dtype=np.int64))
+
+        def kernel(kind: str):
+            key = (which, kind)
+            if key not in self._natives:
+                self._natives[key] = self.unit.native_kernel(
+                    self.index, which, lambda: self._program(which), self._fname(which),
+                    kind)
+            return self._natives[key]
+
+        if batch is None or reduce is None:
+            outs = native.run(kernel, n, xs, shapes, shared, sizes, None)
+            if batch is None:
+                return _split([v for o in outs for v in o], outputs)
+            return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
+        total = native.run(kernel, n, xs, shapes, shared, sizes, REDUCE_CHUNKS)[0]
+        if reduce == "mean" and n:
+            total /= n
+        return _split(list(total), outputs)
 
     def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None) -> list:
         values = bind(self.params, self.name, args, kwargs)

@@ -90,6 +90,26 @@ def load_module(key: str) -> ModuleType | None:
     return module
 
 
+def store_object(obj: bytes) -> str:
+    """Put machine code (an object file) in the cache; returns its key."""
+    key = digest(obj.hex())
+    path = cache_dir() / "objects" / f"{key}.o"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".o")
+        with os.fdopen(fd, "wb") as f:
+            f.write(obj)
+        os.replace(tmp, path)
+    return key
+
+
+def read_object(key: str) -> bytes | None:
+    try:
+        return (cache_dir() / "objects" / f"{key}.o").read_bytes()
+    except OSError:
+        return None
+
+
 def read_meta(key: str) -> dict | None:
     path = cache_dir() / "meta" / f"{key}.json"
     try:
