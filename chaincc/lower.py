@@ -24,7 +24,7 @@ from .source import Source, Span
 
 # Beyond this many scalar operations a function is refused: the graph is scalarised, and
 # a larger one would take minutes to compile. chaincc serves small dense models.
-MAX_OPERATIONS = 250_000
+MAX_OPERATIONS = 100_000
 
 OP_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "^": "raise",
             "@": "multiply"}
