@@ -15,12 +15,14 @@ The derivation groups them into named intermediates, as a textbook does, by one 
     and a merged line stays at most ``MERGE_OPS`` operations long.
 
 Every other statement is an intermediate: named with the user's binding name where the
-source has one, the function's name for the result, and otherwise ``u, v, w, p, ...``.
-Local partial derivatives come from the compiler's own rule table (``rules.contributions``
-with adjoint 1), composed through the merged statements, with the step's own value written
-out where a rule uses it and it is short (``∂f/∂g = 1/(2√g)``); adjoints are the sum over
-each intermediate's consumers, exactly as the reverse sweep computes them. Formulas are
-written out in the inputs, and tidied with factor/simplify, only while they stay short.
+source has one, the function's name for the result, and otherwise ``u, v, w, p, ...``
+(``a1, a2, ...`` when there are many), never a name the source uses. Local partial
+derivatives come from the compiler's own rule table (``rules.contributions`` with adjoint
+1), composed through the merged statements, with the step's own value written out where a
+rule uses it and it is short (``∂f/∂g = 1/(2√g)``). Adjoints are the sum over each
+intermediate's consumers, as the reverse sweep computes them: values that only decide a
+condition send nothing back, nor does a zero adjoint. Formulas are written out in the
+inputs, and tidied with factor/cancel, only while they stay short.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Derivation:
     statements: int                    # single operations in the forward program
     at: dict[str, Point] | None
     signature: list[str] = field(default_factory=list)   # parameter names, as declared
+    used: set[sp.Symbol] = field(default_factory=set)    # inputs the function reads at all
     refs: dict[sp.Symbol, sp.Symbol] = field(default_factory=dict)
     _adjoints: dict | None = field(default=None, repr=False)
     _forms: dict | None = field(default=None, repr=False)
@@ -98,8 +101,8 @@ class Derivation:
             forms: dict[sp.Symbol, sp.Expr] = {}
             for n in self.steps:
                 if all(i in forms or self.nodes[i].is_input for i in n.inputs):
-                    e = n.expr.xreplace(forms)
-                    if _ops(e) <= FORM_OPS:
+                    e = _swap(n.expr, forms)
+                    if e is not None and _ops(e) <= FORM_OPS:
                         forms[n.sym] = e
             self._forms = forms
         return self._forms
@@ -110,7 +113,7 @@ class Derivation:
         for s in expr.free_symbols:
             if s not in forms and not (s in self.nodes and self.nodes[s].is_input):
                 return None
-        return expr.xreplace(forms)
+        return _swap(expr, forms)
 
     def adjoints(self) -> dict[sp.Symbol, Adjoint]:
         """Every intermediate's and input's adjoint, from the result back to the inputs.
@@ -152,6 +155,15 @@ class Derivation:
         return None if e is None else tidy(e)
 
 
+def _swap(e: sp.Expr, mapping: dict) -> sp.Expr | None:
+    """``e.xreplace(mapping)``, or None where SymPy refuses the result (a comparison of
+    something it can prove complex, inside a where condition)."""
+    try:
+        return e.xreplace(mapping)
+    except (TypeError, ValueError):
+        return None
+
+
 def _ops(e: sp.Expr) -> int:
     return int(sp.count_ops(e))
 
@@ -187,7 +199,8 @@ def _absorbs(consumer: sp.Expr, child: sp.Expr, merged_child: sp.Expr,
         merged_child.free_symbols <= params
 
 
-def _names(prog: Program, kept: list[sp.Symbol], out: sp.Expr) -> dict[sp.Symbol, str]:
+def _names(prog: Program, kept: list[sp.Symbol], out: sp.Expr,
+           reserved: frozenset[str]) -> dict[sp.Symbol, str]:
     taken = {p.name for p in prog.params}
 
     def unique(name: str) -> str:
@@ -204,8 +217,13 @@ def _names(prog: Program, kept: list[sp.Symbol], out: sp.Expr) -> dict[sp.Symbol
     for t in kept:
         if t not in names and t in labels:
             names[t] = unique(labels[t])
+    # generated names also avoid every name the source defines (array bindings have no
+    # labels, so their names come only from there)
+    taken |= set(labels.values()) | reserved
     rest = [t for t in kept if t not in names]
-    pool = [n for n in _POOL if n not in taken]
+    # ... and letters that would read as one of them (w next to w1, x next to x[0])
+    near = {t[0] for t in taken if len(t) > 1 and t[1] in "0123456789[_"}
+    pool = [n for n in _POOL if n not in taken and n not in near]
     if len(rest) > len(pool):
         # numbered names, with a letter no input or binding name starts with
         letter = next((c for c in "avpqrsbcdkmn" if not any(n[0] == c for n in taken)),
@@ -239,8 +257,10 @@ def check_point(prog: Program, at: dict) -> dict[str, Point]:
     return out
 
 
-def derive(prog: Program, at: dict | None = None) -> Derivation:
-    """The decomposition, local partials and (with ``at``) every value and adjoint."""
+def derive(prog: Program, at: dict | None = None,
+           reserved: frozenset[str] = frozenset()) -> Derivation:
+    """The decomposition, local partials and (with ``at``) every value and adjoint.
+    Generated names avoid ``reserved`` (the names the source defines)."""
     params = [s for p in prog.params for s in p.symbols]
     pset = set(params)
     value = prog.output("value")
@@ -270,8 +290,8 @@ def derive(prog: Program, at: dict | None = None) -> Derivation:
             child = by_target[a]
             if (uses.get(a, 0) == 1 and a not in labelled and a != out
                     and _absorbs(st.expr, child.expr, merged[a], pset)):
-                trial = st.expr.xreplace({**rep, a: merged[a]})
-                if _ops(trial) <= MERGE_OPS:
+                trial = _swap(st.expr, {**rep, a: merged[a]})
+                if trial is not None and _ops(trial) <= MERGE_OPS:
                     rep[a] = merged[a]
                     members = group.pop(a) + members
                     continue
@@ -281,7 +301,7 @@ def derive(prog: Program, at: dict | None = None) -> Derivation:
     if isinstance(out, sp.Symbol) and out not in pset:
         kept.append(out)
     kept = sorted(set(kept), key=order.__getitem__)
-    names = _names(prog, kept, out)
+    names = _names(prog, kept, out, reserved)
     display = {t: sp.Symbol(names[t]) for t in kept}
 
     # 2. nodes, with local partials from the rule table composed through each group
@@ -300,7 +320,7 @@ def derive(prog: Program, at: dict | None = None) -> Derivation:
         for arg in sorted(raw, key=lambda s: rank[s] if s in rank else len(rank) + order[s]):
             sym = display.get(arg, arg)
             node.inputs.append(sym)
-            node.partials[sym] = raw[arg].xreplace(to_display)
+            node.partials[sym] = _swap(raw[arg], to_display) or raw[arg].xreplace(display)
             node.raw[sym] = raw[arg]
             nodes[sym].consumers.append(node.sym)
         nodes[node.sym] = node
@@ -317,11 +337,26 @@ def derive(prog: Program, at: dict | None = None) -> Derivation:
         out_sym = sym
     else:
         out_sym = display[out]
+    # Values that only decide a where/max condition (or feed sign, floor...) send no
+    # derivative: drop them as consumers, or 0·nan would reach the gradient
+    live = {out_sym}
+    for n in reversed(list(nodes.values())):
+        if n.sym in live:
+            live.update(n.inputs)
+    for n in nodes.values():
+        n.consumers = [c for c in n.consumers if c in live]
     d = Derivation(prog.name, out_sym, params, nodes, len(body), at,
-                   [p.name for p in prog.params])
+                   [p.name for p in prog.params], used=pset & _free(body, out))
     if at is not None:
         _evaluate(d, prog, at, display)
     return d
+
+
+def _free(body: list, out: sp.Expr) -> set[sp.Symbol]:
+    found = set(getattr(out, "free_symbols", ()))
+    for st in body:
+        found |= st.expr.free_symbols
+    return found
 
 
 def _local_partials(stmts: list, inner: set) -> dict[sp.Symbol, sp.Expr]:
@@ -330,10 +365,12 @@ def _local_partials(stmts: list, inner: set) -> dict[sp.Symbol, sp.Expr]:
     raw: dict[sp.Symbol, sp.Expr] = {}
     for st in reversed(stmts):
         a = adj.pop(st.target, sp.Integer(0))
+        if a == 0:                  # as the reverse sweep: a zero adjoint goes nowhere
+            continue
         for arg, c in contributions(st.expr, st.target, a):
             bucket = adj if arg in inner else raw
             bucket[arg] = bucket.get(arg, sp.Integer(0)) + c
-    return raw
+    return {arg: c for arg, c in raw.items() if c != 0}
 
 
 def _evaluate(d: Derivation, prog: Program, at: dict[str, Point],
@@ -354,5 +391,8 @@ def _evaluate(d: Derivation, prog: Program, at: dict[str, Point],
         n.adjoint = 0.0
     d.nodes[d.out].adjoint = 1.0
     for n in reversed(d.steps):
+        if n.adjoint == 0:          # a zero adjoint sends nothing back (not 0·inf = nan),
+            continue                # as the compiled where-selections do
         for sym in n.inputs:
-            d.nodes[sym].adjoint += n.adjoint * n.partial_values[sym]
+            if n.sym in d.nodes[sym].consumers:
+                d.nodes[sym].adjoint += n.adjoint * n.partial_values[sym]

@@ -1,6 +1,7 @@
 """Float64 evaluation of small SymPy expressions (program statements, local partials) at a
-point, with the kernels' IEEE semantics: ``1/0`` is inf, ``sqrt(-1)`` is nan, nothing
-raises. SymPy's own arithmetic would give ``zoo`` or complex numbers instead.
+point, as the kernels compute them (backends/printer.py): IEEE arithmetic, so ``1/0`` is
+inf and ``sqrt(-1)`` is nan and nothing raises, and max, min, sign and sigmoid written
+the same way. SymPy's own arithmetic would give ``zoo`` or complex numbers instead.
 """
 
 from __future__ import annotations
@@ -14,22 +15,34 @@ from sympy.codegen.cfunctions import expm1, hypot, log1p, log2, log10
 
 from .functions import (
     Cbrt,
+    LogSumExp,
     Maximum,
     Minimum,
     Relu,
     Sigmoid,
     Softplus,
     Where,
-    _sigmoid,
     _softplus,
 )
 
 
-def _first_extremum(pick: Callable) -> Callable:
-    # ties go to the first argument, as the kernels do; a nan argument gives nan
+def _select(keep: Callable[[float, float], bool]) -> Callable:
+    # acc = acc if acc >= a else a, left to right, as the kernels print max and min: ties
+    # go to the first argument, and a nan loses every comparison
     def f(*xs: float) -> float:
-        return math.nan if any(x != x for x in xs) else pick(xs)
+        acc = xs[0]
+        for a in xs[1:]:
+            acc = acc if keep(acc, a) else a
+        return acc
     return f
+
+
+def _sign(x: float) -> float:
+    return 1.0 if x > 0 else -1.0 if x < 0 else x * 0.0
+
+
+def _logsumexp(m: float, *xs: float) -> float:
+    return m + np.log(sum(np.exp(x - m) for x in xs))
 
 
 def _where(c: bool, a: float, b: float) -> float:
@@ -41,11 +54,12 @@ _F: dict[type, Callable] = {
     sp.acos: np.arccos, sp.atan: np.arctan, sp.sinh: np.sinh, sp.cosh: np.cosh,
     sp.tanh: np.tanh, sp.asinh: np.arcsinh, sp.acosh: np.arccosh, sp.atanh: np.arctanh,
     sp.exp: np.exp, sp.log: np.log, expm1: np.expm1, log1p: np.log1p, log2: np.log2,
-    log10: np.log10, Cbrt: np.cbrt, sp.Abs: np.abs, sp.sign: np.sign, sp.floor: np.floor,
+    log10: np.log10, Cbrt: np.cbrt, sp.Abs: np.abs, sp.sign: _sign, sp.floor: np.floor,
     sp.ceiling: np.ceil, sp.erf: math.erf, sp.erfc: math.erfc, sp.atan2: np.arctan2,
     hypot: np.hypot, Relu: lambda x: x if x > 0 else 0.0,
-    Sigmoid: _sigmoid, Softplus: _softplus, Where: _where,
-    Maximum: _first_extremum(max), Minimum: _first_extremum(min),
+    Sigmoid: lambda x: 1.0 / (1.0 + np.exp(-x)), Softplus: _softplus, Where: _where,
+    Maximum: _select(lambda a, b: a >= b), Minimum: _select(lambda a, b: a <= b),
+    LogSumExp: _logsumexp,
     sp.Add: lambda *xs: sum(xs[1:], xs[0]), sp.Mul: lambda *xs: math.prod(xs),
     sp.Pow: lambda b, e: np.power(np.float64(b), e),
     sp.Lt: lambda a, b: a < b, sp.Le: lambda a, b: a <= b, sp.Gt: lambda a, b: a > b,

@@ -42,9 +42,10 @@ class Row:
 
     def number(self, tex: bool = False) -> str:
         text = exact(self.value) if self.exact else number(self.value)
-        if tex:
-            text = {"inf": "\\infty", "-inf": "-\\infty", "nan": "\\mathrm{NaN}"}.get(text, text)
-        return text
+        return _TEX_NUMBERS.get(text, text) if tex else text
+
+
+_TEX_NUMBERS = {"inf": "\\infty", "-inf": "-\\infty", "nan": "\\mathrm{NaN}"}
 
 
 @dataclass
@@ -80,10 +81,7 @@ class Notation:
         return text + " (direct)" if direct else text
 
     def num(self, v: float) -> str:
-        text = number(v)
-        if self.tex:
-            text = {"inf": "\\infty", "-inf": "-\\infty", "nan": "\\mathrm{NaN}"}.get(text, text)
-        return text
+        return _TEX_NUMBERS.get(number(v), number(v)) if self.tex else number(v)
 
     def inline(self, s: str) -> str:
         """A formula inside prose."""
@@ -107,12 +105,13 @@ class Notation:
         return " + ".join(parts).replace("+ -", "- ") if parts else "0"
 
 
-def explain(prog: Program, at: dict[str, float] | None = None, format: str = "unicode",
-            full: bool = False) -> str:
-    """The chain-rule derivation of a forward Program, in one of ``FORMATS``."""
+def explain(prog: Program, at: dict | None = None, format: str = "unicode",
+            full: bool = False, reserved: frozenset[str] = frozenset()) -> str:
+    """The chain-rule derivation of a forward Program, in one of ``FORMATS``; the names
+    it makes up for intermediates avoid ``reserved``."""
     if format not in FORMATS:
         raise ValueError(f"unknown format '{format}'; choose one of {', '.join(FORMATS)}")
-    d = derive(prog, at)
+    d = derive(prog, at, reserved)
     d.adjoints()
     return layout(build(d, Notation(format, d), full), format)
 
@@ -196,7 +195,8 @@ def build(d: Derivation, nt: Notation, full: bool) -> tuple[Section, list[Sectio
     back = Section(f"3. Chain rule, backward from {nt.inline(out)}: multiply along each path, "
                    f"add over the paths")
     adjoints = d.adjoints()
-    inner = [n.sym for n in reversed(steps) if n.sym != d.out and not adjoints[n.sym].direct]
+    inner = [n.sym for n in reversed(steps)
+             if n.sym != d.out and adjoints[n.sym].terms and not adjoints[n.sym].direct]
     for group in (inner, list(d.params)):
         for item in _pick(group, summarise):
             back.rows.append(_gap(item, "adjoints", nt) if isinstance(item, int)
@@ -253,8 +253,10 @@ def _backward_row(d: Derivation, sym: sp.Symbol, nt: Notation, summarise: bool) 
     node = d.nodes[sym]
     lhs = nt.partial(d.out, sym)
     if not adj.terms:
-        return Row(lhs, [f"0   ({nt.inline(nt.expr(d.out))} does not depend on "
-                         f"{nt.inline(nt.expr(sym))})" if not nt.tex else "0"])
+        out, name = nt.inline(nt.expr(d.out)), nt.inline(nt.expr(sym))
+        why = (f"{out} does not depend on {name}" if sym not in d.used else
+               f"{name} reaches {out} only through conditions and steps of derivative 0")
+        return Row(lhs, ["0" if nt.tex else f"0   ({why})"])
     chain, plugged, numbers = [], [], []
     several = len(adj.terms) > 1
     for c, use, local in adj.terms:
@@ -270,6 +272,8 @@ def _backward_row(d: Derivation, sym: sp.Symbol, nt: Notation, summarise: bool) 
         if d.at is not None:
             lv = cnode.partial_values[sym]
             link = [cnode.adjoint, lv] if c != d.out else [lv]
+            if cnode.adjoint == 0:      # a zero adjoint sends nothing back
+                link = [0.0]
             numbers.append(nt.mul.join(nt.paren(nt.num(v)) if v < 0 else nt.num(v)
                                        for v in link))
     rhs = []
@@ -286,7 +290,7 @@ def _backward_row(d: Derivation, sym: sp.Symbol, nt: Notation, summarise: bool) 
         rhs.append(nt.total(numbers, summarise))
     dedup = [r for i, r in enumerate(rhs) if i == 0 or r != rhs[i - 1]]
     value = node.adjoint
-    if value is not None and dedup[-1] == nt.num(value):
+    if value is not None and len(dedup) > 1 and dedup[-1] == nt.num(value):
         dedup.pop()
     return Row(lhs, dedup, value)
 
@@ -382,13 +386,13 @@ REPR_STATEMENTS = 2000   # larger programs get a one-line _repr_latex_
 REPR_ROWS = 12
 
 
-def latex_summary(prog: Program) -> str:
+def latex_summary(prog: Program, reserved: frozenset[str] = frozenset()) -> str:
     """``$$f(x, y) = … ; ∂f/∂x = … $$`` for Jupyter: the formula and its gradient."""
     head = f"{latex_name(prog.name)}\\left({', '.join(latex_name(p.name) for p in prog.params)}" \
         f"\\right)"
     if len(prog.body) > REPR_STATEMENTS or prog.output("value").shape:
         return f"$${head}\\quad\\text{{({len(prog.body)} operations)}}$$"
-    d = derive(prog)
+    d = derive(prog, None, reserved)
     d.adjoints()
     nt = Notation("latex", d)
     value = d.input_forms.get(d.out)

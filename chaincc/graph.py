@@ -26,9 +26,10 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def to_dot(prog: Program, at: dict[str, float] | None = None) -> str:
+def to_dot(prog: Program, at: dict | None = None,
+           reserved: frozenset[str] = frozenset()) -> str:
     """The DOT text of a forward Program's graph, with values and adjoints at ``at``."""
-    d = derive(prog, at)
+    d = derive(prog, at, reserved)
     p = printer("unicode")
     ids = {sym: f"n{i}" for i, sym in enumerate(d.nodes)}
     out = p.doprint(d.out)

@@ -47,38 +47,69 @@ def exact(v: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+_ACCENTS = {"\u0302": "hat", "\u0304": "bar", "\u0303": "tilde", "\u0307": "dot"}
+
+
+def _greek(ch: str) -> str | None:
+    """``β`` → ``beta``, ``Δ`` → ``Delta``; None for anything else."""
+    parts = unicodedata.name(ch, "").split()
+    if len(parts) == 4 and parts[0] == "GREEK" and parts[2] == "LETTER":
+        word = parts[3].lower()
+        return word.capitalize() if parts[1] == "CAPITAL" else word
+    return None
+
+
+def _accented(ch: str) -> tuple[str, str] | None:
+    """``ŷ`` → (``y``, ``hat``)."""
+    nfd = unicodedata.normalize("NFD", ch)
+    if len(nfd) == 2 and nfd[1] in _ACCENTS:
+        return nfd[0], _ACCENTS[nfd[1]]
+    return None
+
+
 def ascii_name(name: str) -> str:
-    """``β`` → ``beta``: Greek letters spelt out for ASCII output."""
+    """``β`` → ``beta``, ``ŷ`` → ``y_hat``: names spelt out for ASCII output."""
     out = []
     for ch in name:
-        if ord(ch) < 128:
-            out.append(ch)
-            continue
-        parts = unicodedata.name(ch, "").split()
-        if len(parts) == 4 and parts[0] == "GREEK" and parts[2] == "LETTER":
-            word = parts[3].lower()
-            out.append(word.capitalize() if parts[1] == "CAPITAL" else word)
-        else:
-            out.append(ch)
+        acc = _accented(ch) if ord(ch) >= 128 else None
+        out.append(ch if ord(ch) < 128 else _greek(ch) or
+                   (f"{ascii_name(acc[0])}_{acc[1]}" if acc else ch))
     return "".join(out)
 
 
+def _latex_letter(ch: str) -> str:
+    acc = _accented(ch)
+    if acc:
+        return f"\\{acc[1]}{{{_latex_letter(acc[0])}}}"
+    greek = _greek(ch)
+    return f"{{\\{greek}}}" if greek else ch
+
+
 def latex_name(name: str) -> str:
-    """A symbol name in LaTeX: ``β`` → ``\\beta``, ``h1`` → ``h_{1}``, ``loss`` upright."""
+    """A symbol name in LaTeX: ``β`` → ``\\beta``, ``h1`` → ``h_{1}``, ``W[0,1]`` →
+    ``W_{0,1}``, ``ŷ`` → ``\\hat{y}``, and a word such as ``loss`` upright."""
     base, bracket, index = name.partition("[")
-    if bracket:                       # an array element: W[0,1] → W_{0,1}
+    if bracket:                       # an array element
         return f"{latex_name(base)}_{{{index.rstrip(']')}}}"
-    spelt = ascii_name(name)
-    if spelt != name and spelt.isalpha():
-        return "\\" + spelt
-    text = sp.latex(sp.Symbol(spelt))
-    if text == spelt and len(spelt) > 1:
-        return f"\\mathrm{{{spelt}}}"       # a word, not a product of letters
-    return text
+    stem, underscore, sub = name.partition("_")
+    if underscore and stem and sub:
+        return f"{latex_name(stem)}_{{{latex_name(sub)}}}"
+    letters = name.rstrip("0123456789")
+    digits = name[len(letters):]
+    tail = f"_{{{digits}}}" if digits and letters else ""
+    if len(letters) <= 1:
+        return (_latex_letter(letters) if letters else digits) + tail
+    text, run = "", ""
+    for ch in letters:               # runs of ASCII letters upright, Greek as macros
+        if ord(ch) < 128:
+            run += ch
+            continue
+        text += (f"\\mathrm{{{run}}}" if run else "") + _latex_letter(ch)
+        run = ""
+    return text + (f"\\mathrm{{{run}}}" if run else "") + tail
 
 
-FACTOR_OPS = 40        # largest formula handed to factor
-SIMPLIFY_OPS = 20      # largest formula handed to simplify (slow on big ones)
+TIDY_OPS = 40          # largest formula handed to factor/cancel
 
 
 def _functions(e: sp.Expr) -> set[type]:
@@ -86,15 +117,19 @@ def _functions(e: sp.Expr) -> set[type]:
 
 
 def tidy(e: sp.Expr) -> sp.Expr:
-    """e, or factor(e) or simplify(e) when clearly shorter (a fifth) and bringing in no
-    new functions (simplify likes to turn ``1 - tanh²`` into ``1/cosh²``); display only."""
+    """e, or factor(e) or cancel(e) when clearly shorter (by a fifth), for display only.
+
+    Only these two: they are polynomial algorithms, fast and predictable, and they find
+    the textbook forms (``xy²(3x + 4y)``, ``x1·(σ(z) - y)``). ``simplify`` would take
+    seconds on trigonometric formulas and rewrites ``1 - tanh²`` as ``1/cosh²``.
+    """
+    if int(sp.count_ops(e)) > TIDY_OPS or e.atoms(Where, Maximum, Minimum) or any(
+            n.is_Float or abs(n.p) > 10 ** 12 or n.q > 10 ** 12 for n in e.atoms(sp.Number)
+            if not n.is_infinite and n is not sp.nan):
+        return e        # factor tests huge coefficients for primality: seconds each
     best, best_len = e, len(str(e))
     funcs = _functions(e)
-    ops = int(sp.count_ops(e))
-    tries = [sp.factor] if ops <= FACTOR_OPS else []
-    if ops <= SIMPLIFY_OPS:
-        tries.append(sp.simplify)
-    for f in tries:
+    for f in (sp.factor, sp.cancel):
         try:
             c = f(e)
         except Exception:  # noqa: BLE001 - a display nicety must never fail a run
