@@ -270,15 +270,18 @@ class Function:
         return getattr(module, self._fname(which))
 
     def _evaluate(self, which: str, outputs: list[tuple[int, ...]], params, shapes,
-                  values: list, reduce: str | None) -> list:
-        """Run one program's kernels (scalar, batch or reduce) and shape the outputs."""
+                  values: list, reduce: str | None, out: list | None = None) -> list:
+        """Run one program's kernels (scalar, batch or reduce) and shape the outputs,
+        written into ``out`` (arrays of the right shapes) when given."""
         if reduce not in (None, "sum", "mean"):
             raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
         batch, xs, shared = prepare(values, params, shapes)
         sizes = [int(np.prod(s, dtype=np.int64)) for s in outputs]
+        if out is not None:
+            out = _check_out(out, batch, outputs, reduce)
         if self._native(which):
             return self._evaluate_native(which, batch, xs, shapes, shared, sizes, outputs,
-                                         reduce)
+                                         reduce, out)
         if batch is None:
             r = self._scalar_kernel(which)(*xs)
             return _split([r] if sum(sizes) == 1 else list(r), outputs)
@@ -298,10 +301,15 @@ class Function:
             if reduce == "mean" and n:
                 total /= n
             return _split(list(total), outputs)
-        outs = [np.empty(n * size) for size in sizes]
-        kernel = getattr(loops, f"{fname}_points")
-        run_chunks(n, None, lambda lo, hi, c: kernel(lo, hi, *xs, *outs))
-        return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
+        outs = [np.empty(n * size) for size in sizes] if out is None else \
+            [o.reshape(-1) for o in out]
+        wrapper = getattr(loops, f"{fname}_batch", None)
+        if wrapper is not None and n >= 65536:
+            wrapper(n, *xs, *outs)
+        else:
+            kernel = getattr(loops, f"{fname}_points")
+            run_chunks(n, None, lambda lo, hi, c: kernel(lo, hi, *xs, *outs))
+        return out or [o.reshape(batch + s) for o, s in zip(outs, outputs)]
 
     def _native(self, which: str) -> bool:
         """Whether this program runs on the LLVM backend (large programs)."""
@@ -310,7 +318,8 @@ class Function:
             return self._statements[0 if which == "value" else 1] > NATIVE_STATEMENTS
         return len(self._derive(which)[0].body) > NATIVE_STATEMENTS
 
-    def _evaluate_native(self, which, batch, xs, shapes, shared, sizes, outputs, reduce):
+    def _evaluate_native(self, which, batch, xs, shapes, shared, sizes, outputs, reduce,
+                         out=None):
         from . import native
         from .backends.numba_cpu import REDUCE_CHUNKS
         n = 1 if batch is None else int(np.prod(batch, dtype=np.int64))
@@ -327,13 +336,18 @@ class Function:
             outs = native.run(kernel, n, xs, shapes, shared, sizes, None)
             if batch is None:
                 return _split([v for o in outs for v in o], outputs)
+            if out is not None:
+                for o, r in zip(out, outs):
+                    o.reshape(-1)[:] = r
+                return out
             return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
         total = native.run(kernel, n, xs, shapes, shared, sizes, REDUCE_CHUNKS)[0]
         if reduce == "mean" and n:
             total /= n
         return _split(list(total), outputs)
 
-    def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None) -> list:
+    def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None,
+             out: list | None = None) -> list:
         values = bind(self.params, self.name, args, kwargs)
         outputs = [self.out_shape]
         if which != "value":
@@ -341,7 +355,7 @@ class Function:
                 outputs += [self.out_shape + s for s in self.shapes]
             else:
                 outputs += list(self.shapes)
-        return self._evaluate(which, outputs, self.params, self.shapes, values, reduce)
+        return self._evaluate(which, outputs, self.params, self.shapes, values, reduce, out)
 
     def _scalar_only(self, what: str) -> None:
         if self.out_shape:
@@ -352,12 +366,23 @@ class Function:
                             f"{what} needs a scalar-valued function; {self.name}'s value "
                             f"has shape {self.out_shape}")
 
-    def __call__(self, *args, reduce: str | None = None, **kwargs):
-        return self._run("value", args, kwargs, reduce)[0]
+    def __call__(self, *args, reduce: str | None = None, out=None, **kwargs):
+        """The value. ``out``: an array of the batch shape to write it into."""
+        return self._run("value", args, kwargs, reduce,
+                         None if out is None else [out])[0]
 
-    def value_and_grad(self, *args, reduce: str | None = None, **kwargs):
+    def value_and_grad(self, *args, reduce: str | None = None, out=None, **kwargs):
+        """(value, gradients). ``out``: ``(value_array, (grad_arrays...))`` of the batch
+        shapes to write into and return, so repeated batch calls allocate nothing."""
         self._scalar_only("grad")
-        r = self._run("vg", args, kwargs, reduce)
+        flat = None
+        if out is not None:
+            try:
+                value_out, grads_out = out
+                flat = [value_out, *grads_out]
+            except (TypeError, ValueError):
+                raise TypeError("out must be (value_array, (grad_array, ...))") from None
+        r = self._run("vg", args, kwargs, reduce, flat)
         return r[0], tuple(r[1:])
 
     def grad(self, *args, reduce: str | None = None, **kwargs) -> tuple:
@@ -429,6 +454,23 @@ class Function:
             raise ValueError(f"direction must have one entry per parameter or {total} "
                              f"values in all, got shape {d.shape}")
         return d
+
+
+def _check_out(out: list, batch, outputs: list[tuple[int, ...]], reduce) -> list:
+    """Caller-provided output arrays: float64, C-contiguous, of the result shapes."""
+    if batch is None or reduce is not None:
+        raise ValueError("out= is for batch calls without reduce (the results are then "
+                         "arrays)")
+    if len(out) != len(outputs):
+        raise ValueError(f"out needs {len(outputs)} arrays, got {len(out)}")
+    for o, s in zip(out, outputs):
+        want = tuple(batch) + tuple(s)
+        if not (isinstance(o, np.ndarray) and o.dtype == np.float64 and o.shape == want
+                and o.flags.c_contiguous and o.flags.writeable):
+            got = f"{o.dtype} {o.shape}" if isinstance(o, np.ndarray) else type(o).__name__
+            raise ValueError(f"each out array must be a writable C-contiguous float64 "
+                             f"array of shape {want}, got {got}")
+    return list(out)
 
 
 def _split(flat: list, shapes: list[tuple[int, ...]]) -> list:

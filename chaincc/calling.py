@@ -159,20 +159,29 @@ def threads() -> int:
 def run_chunks(n: int, chunks: int | None, work) -> None:
     """Call ``work(lo, hi, c)`` for chunks covering 0..n-1, on all cores.
 
-    The kernels release the GIL, so plain threads run them in parallel. ``chunks`` fixed
-    (as reductions need, so their sums do not depend on the core count) or None to pick.
+    The kernels release the GIL, so plain threads run them in parallel; the calling
+    thread takes a share too. ``chunks`` fixed (as reductions need, so their sums do not
+    depend on the core count) or None for one chunk per core.
     """
     global _pool
     workers = threads()
     if chunks is None:
-        chunks = max(1, min(n // 4096, 4 * workers))
+        chunks = max(1, min(n // 4096, workers))
     bounds = [(c * n // chunks, (c + 1) * n // chunks, c) for c in range(chunks)]
-    if workers == 1 or n < 8192:
+    if workers == 1 or chunks == 1:
         for lo, hi, c in bounds:
             work(lo, hi, c)
         return
+
+    def share(part: list) -> None:
+        for lo, hi, c in part:
+            work(lo, hi, c)
+
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chaincc")
-    for f in [_pool.submit(work, lo, hi, c) for lo, hi, c in bounds]:
+        _pool = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="chaincc")
+    parts = [bounds[t::workers] for t in range(workers)]
+    futures = [_pool.submit(share, part) for part in parts[1:] if part]
+    share(parts[0])
+    for f in futures:
         f.result()

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cache
-from .calling import as_float, bind, is_scalar, prepare_batch
+from .calling import bind, prepare
 from .diagnostics import ChainccError
 
 # -ffp-contract=off: no fused multiply-add, so results match the other backends bitwise
@@ -75,24 +75,31 @@ class CFunction:
     """A function compiled to C and loaded with ctypes, called like :class:`Function`.
 
     ``fn(*args, **kwargs)`` is the value, ``fn.grad`` the gradient, ``fn.value_and_grad``
-    both; scalars give floats, arrays broadcast as NumPy does and give arrays.
+    both, ``fn.jacobian`` for an array value; scalars give floats, and arguments with
+    leading batch dimensions broadcast as NumPy does and give arrays (``reduce="sum"`` or
+    ``"mean"`` sums them over the batch).
     """
 
-    def __init__(self, library: Path, name: str, params: Sequence[str],
-                 c_names: Sequence[str], op_counts: dict[str, int], line: int = 0) -> None:
+    def __init__(self, library: Path, fn, c_names: Sequence[str]) -> None:
         self.library = library
-        self.name = name
-        self.params = tuple(params)
-        self.line = line
-        self._op_counts = dict(op_counts)
+        self.name: str = fn.name
+        self.params: tuple[str, ...] = tuple(fn.params)
+        self.shapes: tuple[tuple[int, ...], ...] = tuple(fn.shapes)
+        self.out_shape: tuple[int, ...] = tuple(fn.out_shape)
+        self.line: int = fn.line
+        self._op_counts = fn.op_counts()
         self._lib = ctypes.CDLL(str(library))
+        ins = [_DOUBLE_P if s else ctypes.c_double for s in self.shapes]
+        scalar = not self.out_shape
+        ret = ctypes.c_double if scalar else None
+        value = [] if scalar else [_DOUBLE_P]
         k = len(self.params)
         f, fb, fg, fgb = (getattr(self._lib, c) for c in c_names)
-        f.restype, f.argtypes = ctypes.c_double, [ctypes.c_double] * k
-        fg.restype, fg.argtypes = ctypes.c_double, [ctypes.c_double] * k + [_DOUBLE_P]
+        f.restype, f.argtypes = ret, ins + value
+        fg.restype, fg.argtypes = ret, ins + value + [_DOUBLE_P]
         fb.restype, fb.argtypes = None, [ctypes.c_size_t] + [_DOUBLE_P] * (k + 1)
         fgb.restype, fgb.argtypes = None, [ctypes.c_size_t] + [_DOUBLE_P] * (2 * k + 1)
-        self._value, self._vg, self._value_batch, self._vg_batch = f, fg, fb, fgb
+        self._kernels = {"value": (f, fb), "vg": (fg, fgb)}
 
     def __repr__(self) -> str:
         return f"<chaincc.CFunction {self.name}({', '.join(self.params)}) from {self.library}>"
@@ -100,45 +107,95 @@ class CFunction:
     def op_counts(self) -> dict[str, int]:
         return dict(self._op_counts)
 
-    def _run(self, grads: bool, args: tuple, kwargs: dict) -> list:
+    def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None) -> list:
+        if reduce not in (None, "sum", "mean"):
+            raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
         values = bind(self.params, self.name, args, kwargs)
-        k = len(self.params)
-        if all(is_scalar(v) for v in values):
-            xs = [as_float(v, p) for v, p in zip(values, self.params)]
-            if not grads:
-                return [float(self._value(*xs))]
-            g = (ctypes.c_double * max(k, 1))()
-            value = self._vg(*xs, ctypes.cast(g, _DOUBLE_P))
-            return [float(value), *(float(g[i]) for i in range(k))]
-        shape, xs = prepare_batch(values, self.params)
-        n = int(np.prod(shape, dtype=np.int64))
-        # the C batch functions take one value per point for every input
-        ins = [np.full(n, x) if isinstance(x, float) else x for x in xs]
-        outs = [np.empty(n) for _ in range(1 + (k if grads else 0))]
-        ptrs = [a.ctypes.data_as(_DOUBLE_P) for a in ins + outs]
-        (self._vg_batch if grads else self._value_batch)(n, *ptrs)
-        return [o.reshape(shape) for o in outs]
+        outputs = [self.out_shape]
+        if which == "vg":
+            outputs += [self.out_shape + s for s in self.shapes]
+        sizes = [int(np.prod(s, dtype=np.int64)) for s in outputs]
+        one, many = self._kernels[which]
+        batch, xs, shared = prepare(values, self.params, self.shapes)
+        if batch is None:
+            # a scalar value is returned, an array one written; derivatives go to one
+            # buffer, parameter after parameter
+            bufs = ([] if self.out_shape == () else [np.empty(sizes[0])]) + \
+                ([np.empty(sum(sizes[1:]))] if which == "vg" else [])
+            r = one(*(_arg(x) for x in xs), *(_ptr(b) for b in bufs))
+            flat = np.concatenate([[] if self.out_shape else [r], *bufs])
+            return _split(list(flat), outputs)
+        n = int(np.prod(batch, dtype=np.int64))
+        # the C batch functions take every input per point
+        ins = [(np.full(n, x) if isinstance(x, float) else np.tile(x, n)) if s else x
+               for x, s in zip(xs, shared)]
+        outs = [np.empty(n * size) for size in sizes]
+        many(n, *(_ptr(a) for a in ins + outs))
+        if reduce is not None:
+            total = [o.reshape(n, -1).sum(axis=0) / (n if reduce == "mean" and n else 1)
+                     for o in outs]
+            return _split(list(np.concatenate(total)), outputs)
+        return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
 
-    def __call__(self, *args, **kwargs):
-        return self._run(False, args, kwargs)[0]
+    def _scalar_only(self) -> None:
+        if self.out_shape:
+            raise TypeError(f"{self.name} is vector-valued (its value has shape "
+                            f"{self.out_shape}), so it has a Jacobian rather than a "
+                            f"gradient: use {self.name}.jacobian(...)")
 
-    def value_and_grad(self, *args, **kwargs):
-        r = self._run(True, args, kwargs)
+    def __call__(self, *args, reduce: str | None = None, **kwargs):
+        return self._run("value", args, kwargs, reduce)[0]
+
+    def value_and_grad(self, *args, reduce: str | None = None, **kwargs):
+        self._scalar_only()
+        r = self._run("vg", args, kwargs, reduce)
         return r[0], tuple(r[1:])
 
-    def grad(self, *args, **kwargs) -> tuple:
-        return self.value_and_grad(*args, **kwargs)[1]
+    def grad(self, *args, reduce: str | None = None, **kwargs) -> tuple:
+        return self.value_and_grad(*args, reduce=reduce, **kwargs)[1]
+
+    def jacobian(self, *args, **kwargs) -> tuple:
+        """One array per parameter, shaped (output shape + parameter shape)."""
+        return tuple(self._run("vg", args, kwargs, None)[1:])
+
+
+def _ptr(a: np.ndarray):
+    return a.ctypes.data_as(_DOUBLE_P)
+
+
+def _arg(x):
+    return x if isinstance(x, float) else _ptr(x)
+
+
+def _split(flat: list, shapes: list[tuple[int, ...]]) -> list:
+    out, k = [], 0
+    for s in shapes:
+        size = int(np.prod(s, dtype=np.int64))
+        part = flat[k:k + size]
+        k += size
+        out.append(float(part[0]) if not s else np.asarray(part, dtype=np.float64).reshape(s))
+    return out
 
 
 def compile_c(fn) -> CFunction:
     """Build ``fn`` (a :class:`chaincc.Function`) as C and load it."""
-    from .backends.c import function_names
-    compiled = fn.compiled
-    if any(p.shape for p in compiled.forward.params) or compiled.fused is None:
-        raise ChainccError(f"compile_c() takes functions of scalar parameters with a scalar "
-                           f"value; {fn.name} has arrays (use c_source() instead)")
+    from .backends.c import function_names, kind_of
+    fwd = fn.compiled.forward
     prefix = "chaincc_fn"
     header, source = fn.c_source(prefix)
     lib = build_library(header, source, prefix)
-    c_names = function_names([compiled.forward.name])[0]
-    return CFunction(lib, fn.name, fn.params, c_names, fn.op_counts(), fn.line)
+    return CFunction(lib, fn, function_names([(fwd.name, kind_of(fwd))])[0])
+
+
+def compile_unit_c(unit) -> dict[str, CFunction]:
+    """Every function of a :class:`chaincc.api.Unit` as C, built into one library."""
+    from . import __version__
+    from .backends.c import c_sources, function_names, kind_of
+    compiled = unit.compiled
+    prefix = "chaincc_unit"
+    header, source = c_sources(__version__, unit.source.name,
+                               [(c.forward, c.fused) for c in compiled], prefix)
+    lib = build_library(header, source, prefix)
+    names = function_names([(c.forward.name, kind_of(c.forward)) for c in compiled])
+    return {name: CFunction(lib, unit.function(name), c_names)
+            for name, c_names in zip(unit.names, names)}

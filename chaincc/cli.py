@@ -181,8 +181,8 @@ def _compile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output-dir", default=".", metavar="DIR",
                    help="where to write (default: the current directory)")
     p.add_argument("--emit", type=_emit_kinds, default=("c",), metavar="KINDS",
-                   help="comma-separated: c (NAME.h, NAME.c), numba (NAME.py), ir (NAME.ir); "
-                   "default c")
+                   help="comma-separated: c (NAME.h, NAME.c), numba (NAME.py), ir (NAME.ir), "
+                   "cuda (NAME.cu); default c")
     p.add_argument("--prefix", metavar="NAME", help="file names (default: the file's stem)")
 
 

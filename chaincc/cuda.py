@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -83,7 +84,10 @@ def _module_text(unit: Unit, dtype: str) -> str:
 def cuda_kernel_module(unit: Unit, dtype: str) -> tuple[ModuleType, dict]:
     """The unit's CUDA module for ``dtype`` and its metadata, generated once per program
     and cached on disk beside the CPU kernels."""
-    key = cache.digest("cuda", __version__, dtype, unit.meta["module"])
+    from .backends import numba_cuda
+    # the generator's own text is in the key, so a changed backend never reads old modules
+    key = cache.digest("cuda", __version__, str(cache.FORMAT), dtype, unit.meta["module"],
+                       Path(numba_cuda.__file__).read_text(encoding="utf-8"))
     meta = cache.read_meta(key)
     if meta is None or not cache.module_path(meta["module"]).exists():
         meta = {"module": cache.store_module(_module_text(unit, dtype))}
@@ -122,8 +126,8 @@ class CudaFunction(Function):
 
     NumPy arrays in, NumPy arrays out (host-device copies included); device arrays in,
     Numba device arrays out, with no copy to the host. Scalars broadcast, and host arrays
-    broadcast as NumPy does; a device array must have the full output shape. Results
-    are in the compiled ``dtype``.
+    broadcast as NumPy does (converted to ``dtype``); a device array must have the full
+    batch shape, or none for a shared array parameter. Results are in ``dtype``.
     """
 
     target = "cuda"
@@ -141,8 +145,7 @@ class CudaFunction(Function):
     @cached_property
     def _kernels(self) -> dict[str, object]:
         m, k = self._module, self._kernel_name
-        return {"value": getattr(m, k), "value_batch": getattr(m, f"{k}_batch"),
-                "vg": getattr(m, f"{k}_value_and_grad"),
+        return {"value_batch": getattr(m, f"{k}_batch"),
                 "vg_batch": getattr(m, f"{k}_value_and_grad_batch")}
 
     @property

@@ -12,12 +12,14 @@ An array parameter ``W[2,3]`` is ``const double *W`` (6 values, row-major); in t
 functions each point's values are contiguous (``W[6*i + k]``), and so are its gradient's.
 The batch loops carry ``#pragma omp parallel for`` (guarded by ``_OPENMP``, so a build
 without OpenMP sees no unknown pragma) and repeat the statement list inline rather than
-call the scalar function, so that the loop vectorises without relying on inlining.
+call the scalar function, so that the loop vectorises without relying on inlining; where
+the program calls libm, the loop is staged around the calls (c_staged.py).
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,9 +36,9 @@ from .c_names import (
     place,
     transliterate,
 )
+from .c_staged import staged_loop
 from .printer import Printer
 
-SUFFIXES = ("", "batch", "value_and_grad", "value_and_grad_batch")
 RESTRICT = MACRO_PREFIX + "RESTRICT"
 INDENT = "    "
 
@@ -75,22 +77,25 @@ class Names:
     renamed: tuple[tuple[str, str], ...]    # (user name, C name) where they differ
 
 
-def function_names(functions: Sequence[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
-    """File-scope identifiers for every (name, kind): none may clash with the C library,
-    with another function's identifiers, or with another function's own name."""
+def function_names(functions: Sequence[tuple[str, str]],
+                   reserved: frozenset[str] = FILE_SCOPE_RESERVED
+                   ) -> list[tuple[str, str, str, str]]:
+    """File-scope identifiers for every (name, kind): none may clash with the C library
+    (``reserved``), with another function's identifiers, or with another function's own
+    name."""
     used: set[str] = set()
     wanted = {n for n, _ in functions}
 
     def take(base: str, kind: str, own: str) -> tuple[str, ...] | None:
         ids = tuple(derived(base, s) for s in suffixes(kind))
-        if any(i in used or (i in wanted and i != own) or not is_plain(i, FILE_SCOPE_RESERVED)
+        if any(i in used or (i in wanted and i != own) or not is_plain(i, reserved)
                for i in ids):
             return None
         used.update(ids)
         return ids
 
     # plain names first, so that a renamed function never takes a user's name
-    out = [take(n, k, n) if is_plain(n, FILE_SCOPE_RESERVED) else None for n, k in functions]
+    out = [take(n, k, n) if is_plain(n, reserved) else None for n, k in functions]
     for i, (n, k) in enumerate(functions):
         for c in candidates(n):
             if out[i] is not None:
@@ -99,8 +104,9 @@ def function_names(functions: Sequence[tuple[str, str]]) -> list[tuple[str, str,
     return out  # type: ignore[return-value]
 
 
-def local_names(fwd: Program, functions: tuple[str, str, str, str], kind: str) -> Names:
-    params = place([p.name for p in fwd.params], lambda c: c not in RESERVED)
+def local_names(fwd: Program, functions: tuple[str, str, str, str], kind: str,
+                reserved: frozenset[str] = RESERVED) -> Names:
+    params = place([p.name for p in fwd.params], lambda c: c not in reserved)
     taken = set(params)
     fixed = place(["n", "value", kind, *(f"{kind}_{c}" for c in params)],
                   lambda c: c not in taken)
@@ -117,7 +123,7 @@ def kind_of(fwd: Program) -> str:
 def comment_text(text: str) -> str:
     """Text that cannot end, nest or splice a C comment."""
     text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return text.replace("*/", "* /").replace("/*", "/ *").replace("??", "?\u200b?")
+    return re.sub(r"\?(?=\?)", "? ", text.replace("*/", "* /").replace("/*", "/ *"))
 
 
 def include_guard(prefix: str) -> str:
@@ -179,8 +185,10 @@ def _decl(ret: str, name: str, params: list[str]) -> str:
 class FunctionWriter:
     """The declarations and definitions of one function's four C functions."""
 
-    def __init__(self, fwd: Program, fused: Program | None, names: Names) -> None:
+    def __init__(self, fwd: Program, fused: Program | None, names: Names,
+                 stage: bool = False) -> None:
         self.fwd, self.fused, self.n = fwd, fused, names
+        self.stage = stage                     # staged batch loops where libm is called
         self.scalar = fwd.output("value").shape == ()
         if fused is not None:
             assert len(fused.outputs) == 1 + len(fused.params), "value, then one per param"
@@ -231,39 +239,56 @@ class FunctionWriter:
                       for j, e in enumerate(value)]
         return lines
 
-    def _batch_body(self, prog: Program, derivs: bool) -> list[str]:
-        names = _temp_names(prog)
+    def _batch_parts(self, prog: Program, derivs: bool):
+        """(unused-parameter lines, temporaries' names, (input, C read at point _i) for
+        every input used, (output lvalue at point _i, operand) for every output value)."""
+        temps = _temp_names(prog)
         used = _used(prog)
-        head, loads = [], []
-        inner = INDENT * 2
-        k = 0
+        head, inputs = [], []
         for p, c in zip(prog.params, self.n.params):
             if not any(s in used for s in p.symbols):
                 head.append(f"{INDENT}(void){c};")
-            for j, s in enumerate(p.symbols):
-                names[s] = f"_p{k}"
-                if s in used:
-                    loads.append(f"{inner}const double _p{k} = {c}[{_at(p.size, j)}];")
-                k += 1
-        pr = CPrinter(names)
+            inputs += [(s, f"{c}[{_at(p.size, j)}]") for j, s in enumerate(p.symbols)
+                       if s in used]
         outs = [self.n.value] + (list(self.n.derivs) if derivs else [])
-        stores = [f"{inner}{name}[{_at(len(o.exprs), j)}] = {pr.operand(e)};"
+        stores = [(f"{name}[{_at(len(o.exprs), j)}]", e)
                   for name, o in zip(outs, prog.outputs) for j, e in enumerate(o.exprs)]
+        return head, temps, inputs, stores
+
+    def _batch_body(self, prog: Program, derivs: bool) -> list[str]:
+        """One loop over the points, the statements inline."""
+        head, names, inputs, stores = self._batch_parts(prog, derivs)
+        inner = INDENT * 2
+        index = {s: k for k, s in enumerate(prog.input_symbols)}
+        names.update({s: f"_p{index[s]}" for s, _ in inputs})
+        loads = [f"{inner}const double {names[s]} = {read};" for s, read in inputs]
+        pr = CPrinter(names)
         return [*head,
                 f"{INDENT}const ptrdiff_t _n = (ptrdiff_t){self.n.count};",
                 "#ifdef _OPENMP",
                 "#pragma omp parallel for schedule(static)",
                 "#endif",
                 f"{INDENT}for (ptrdiff_t _i = 0; _i < _n; ++_i) {{",
-                *loads, *_statements(prog, pr, inner), *stores,
+                *loads, *_statements(prog, pr, inner),
+                *(f"{inner}{lv} = {pr.operand(e)};" for lv, e in stores),
                 f"{INDENT}}}"]
+
+    def _batch_loop(self, prog: Program, derivs: bool) -> list[str]:
+        """The staged loop (c_staged.py) where the program calls libm, else the plain one."""
+        if self.stage:
+            head, temps, inputs, stores = self._batch_parts(prog, derivs)
+            labels = {s: comment_text(t) for s, t in prog.labels}
+            staged = staged_loop(prog, temps, inputs, stores, self.n.count, CPrinter, labels)
+            if staged is not None:
+                return head + staged
+        return self._batch_body(prog, derivs)
 
     def definitions(self) -> list[str]:
         protos = self.prototypes(RESTRICT + " ")
-        bodies = [self._scalar_body(self.fwd, False), self._batch_body(self.fwd, False)]
+        bodies = [self._scalar_body(self.fwd, False), self._batch_loop(self.fwd, False)]
         if self.fused is not None:
             bodies.insert(1, self._scalar_body(self.fused, True))
-            bodies.append(self._batch_body(self.fused, True))
+            bodies.append(self._batch_loop(self.fused, True))
         out = []
         for proto, body in zip(protos, bodies):
             out += ["", proto[:-1], "{", *body, "}"]
@@ -276,15 +301,16 @@ class FunctionWriter:
         value = fwd.outputs[0]
         ops = f"forward {count_ops(fwd)}"
         if self.fused is not None:
+            temps = len(self.fused.body)
             ops += f", value and {'gradient' if self.scalar else 'Jacobian'} " \
-                   f"{count_ops(self.fused)} ({len(self.fused.body)} temporaries)"
+                   f"{count_ops(self.fused)} ({temps} temporar{'y' if temps == 1 else 'ies'})"
         lines = [f"{fwd.name}({sig}), line {fwd.line} of {file}",
                  "parameters: " + (", ".join(
                      c + (f" ({p.size} values, row-major)" if p.shape else "")
                      for p, c in zip(fwd.params, n.params)) or "none"),
                  f"operations: {ops}"]
         if not self.scalar:
-            lines.append(f"value: {n.value}, {len(value.exprs)} values, row-major")
+            lines.append(f"value: {len(value.exprs)} values, row-major, written to {n.value}")
         if self.fused is not None and fwd.params:
             parts, k = [], 0
             for o in self.fused.outputs[1:]:
@@ -292,13 +318,18 @@ class FunctionWriter:
                 parts.append(f"[{k}]" if size == 1 else f"[{k}..{k + size - 1}]")
                 k += size
             what = "gradient" if self.scalar else "Jacobian (value index first)"
-            lines.append(f"{n.functions[2]}: {what} in {n.deriv}" + ", ".join(parts)
-                         + " by parameter")
+            where = f"{n.deriv}[0..{k - 1}]" if k > 1 else f"{n.deriv}[0]"
+            if len(parts) < k:
+                where = n.deriv + ", ".join(parts)
+            lines.append(f"{n.functions[2]}: the {what} in {where}, in parameter order")
         lines.append(f"batch: {n.count} points, each point's values contiguous; no output "
                      f"may overlap another or an input")
         if n.renamed:
             lines.append("renamed for C: " + ", ".join(f"{u} -> {c}" for u, c in n.renamed))
-        return ["/*", *(f" * {comment_text(t)}" for t in lines), " */"]
+        wrapped = [w for t in lines
+                   for w in textwrap.wrap(comment_text(t), 95, subsequent_indent="    ",
+                                          break_long_words=False, break_on_hyphens=False)]
+        return ["/*", *(f" * {w}" for w in wrapped), " */"]
 
 
 # -- the two files -------------------------------------------------------------------------
@@ -309,7 +340,7 @@ def c_sources(version: str, file: str, functions: Sequence[tuple[Program, Progra
     stamp = f"/* generated by chaincc {version} from {comment_text(file)}; do not edit */"
     kinds = [kind_of(fwd) for fwd, _ in functions]
     all_names = function_names([(fwd.name, k) for (fwd, _), k in zip(functions, kinds)])
-    writers = [FunctionWriter(fwd, vg, local_names(fwd, fn, k))
+    writers = [FunctionWriter(fwd, vg, local_names(fwd, fn, k), stage=True)
                for (fwd, vg), fn, k in zip(functions, all_names, kinds)]
     guard = include_guard(prefix)
     header = [stamp, f"#ifndef {guard}", f"#define {guard}", "", "#include <stddef.h>", "",

@@ -142,13 +142,16 @@ def candidates(name: str) -> Iterator[str]:
     """Renamings of ``name`` to try, in order: its transliteration, then ``stem_``,
     ``stem_2``, ..."""
     stem = transliterate(name)
+    if stem.startswith(MACRO_PREFIX):
+        stem = "v" + stem
     if stem != name:
         yield stem
     yield stem + "_"
     k = 2
-    while True:
+    while k < 100_000:
         yield f"{stem}_{k}"
         k += 1
+    raise AssertionError(f"no free C identifier for {name!r}")
 
 
 def place(names: Sequence[str], free: Callable[[str], bool],

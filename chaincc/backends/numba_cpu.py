@@ -72,6 +72,9 @@ def _chunk_count(n):
     return max(1, min(n // 1024, 256))
 '''
 
+# Programs up to this size get a prange batch wrapper as well as the per-chunk kernels.
+PRANGE_STATEMENTS = 200
+
 # Reductions sum in this many chunks whatever the core count, so they give the same bits
 # on any machine.
 REDUCE_CHUNKS = 64
@@ -151,6 +154,13 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
     values = _outs(prog, pr)
     a_ = "".join(a + ", " for a in args)
     res = ", ".join(f"_out{j}" for j in range(len(prog.outputs)))
+    # Per-point arrays are sliced to the chunk so the loop counts from 0: Numba then
+    # knows no index is negative, drops its wrap-around test, and LLVM vectorises.
+    window = [f"{a} = {a}[_lo * {p.size}:_hi * {p.size}]" if p.shape else f"{a} = {a}[_lo:_hi]"
+              for a, p, sh in zip(args, prog.params, shared) if not sh]
+    out_window = [f"_out{j} = _out{j}[_lo * {len(o.exprs)}:_hi * {len(o.exprs)}]"
+                  if o.shape else f"_out{j} = _out{j}[_lo:_hi]"
+                  for j, o in enumerate(prog.outputs)]
     stores, k = [], 0
     for j, o in enumerate(prog.outputs):
         for e in range(len(o.exprs)):
@@ -160,7 +170,7 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
     # The loops over points are plain (serial) functions, so Numba compiles the body once
     # without its parallel-loop analysis.
     lines = ["", "@njit(**OPTS)", f"def {fname}_points(_lo, _hi, {a_}{res}):",
-             *_indent(hoisted, 4), "    for _i in range(_lo, _hi):",
+             *_indent(hoisted + window + out_window, 4), "    for _i in range(_hi - _lo):",
              *_indent(body + stores, 8)]
     if parallel:
         lines += ["", "@njit(parallel=True, **OPTS)", f"def {fname}_batch(_n, {a_}{res}):",
@@ -171,8 +181,8 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
     if reduce:
         acc = [f"_s{k}" for k in range(len(values))]
         lines += ["", "@njit(**REDUCE_OPTS)", f"def {fname}_sum(_lo, _hi, {a_}_acc, _c):",
-                  *_indent(hoisted, 4), *(f"    {a} = 0.0" for a in acc),
-                  "    for _i in range(_lo, _hi):", *_indent(body, 8),
+                  *_indent(hoisted + window, 4), *(f"    {a} = 0.0" for a in acc),
+                  "    for _i in range(_hi - _lo):", *_indent(body, 8),
                   *(f"        {a} += {v}" for a, v in zip(acc, values)),
                   *(f"    _acc[_c, {k}] = {a}" for k, a in enumerate(acc))]
     if reduce and parallel:
@@ -215,7 +225,10 @@ def scalar_module_source(version: str, file: str, progs: list[tuple[Program, str
 
 def batch_module_source(version: str, file: str, prog: Program, fname: str,
                         shared: Sequence[bool], reduce: bool) -> str:
-    """The per-chunk batch (and sum) kernels of one program for one sharing pattern;
-    the caller spreads chunks over threads."""
+    """The per-chunk batch (and sum) kernels of one program for one sharing pattern.
+    Callers spread chunks over threads; a small program also gets the prange wrapper,
+    whose threads start faster, which matters when a batch takes milliseconds (a large
+    body would make that wrapper slow to compile, since Numba compiles it again inside)."""
+    small = len(prog.body) <= PRANGE_STATEMENTS
     return HEADER.format(version=version, file=file) + "\n".join(
-        loop_kernels(prog, fname, shared, reduce, parallel=False)) + "\n"
+        loop_kernels(prog, fname, shared, reduce, parallel=small)) + "\n"

@@ -28,9 +28,11 @@ DTYPES = ("float64", "float32")
 class CudaPrinter(PythonPrinter):
     """PythonPrinter with the calls Numba's CUDA target supports: NumPy ufuncs such as
     ``np.cbrt``/``np.floor`` are not typed in device code, while ``math.floor`` and
-    ``math.ceil`` return floats there, and cbrt is the ``cuda.cbrt`` intrinsic."""
+    ``math.ceil`` return floats there, and cbrt is the ``cuda.cbrt`` intrinsic (which
+    Numba types only when spelled as an attribute of ``cuda``; the simulator's stand-in
+    is ``x ** (1/3)``, NaN for x < 0)."""
 
-    functions = PythonPrinter.functions | {Cbrt: "_cbrt({0})"}
+    functions = PythonPrinter.functions | {Cbrt: "cuda.cbrt({0})"}
     floor = "math.floor({0})"
     ceil = "math.ceil({0})"
 
@@ -58,9 +60,6 @@ from numba.cuda.extending import overload
 
 DEVICE = dict(device=True)
 KERNEL = dict(cache=True)
-
-# cuda.cbrt is the libdevice intrinsic; the simulator has none, and runs NumPy's instead
-_cbrt = getattr(cuda, "cbrt", np.cbrt)
 
 
 def _at(x, i):
