@@ -58,8 +58,9 @@ def _kernel_text(src_name: str, compiled: list[Compiled]) -> str:
     """The scalar kernels of every function (batch kernels are made per call pattern)."""
     from .backends.numba_cpu import kernel_name, scalar_module_source
     progs = []
+    names = frozenset(c.forward.name for c in compiled)
     for c in compiled:
-        k = kernel_name(c.forward.name)
+        k = kernel_name(c.forward.name, names)
         progs += [(c.forward, k), (c.fused, f"{k}_value_and_grad")]
     return scalar_module_source(__version__, src_name, progs)
 
@@ -89,9 +90,10 @@ class Unit:
     def from_compiled(cls, source: Source, compiled: list[Compiled],
                       key: str | None = None) -> Unit:
         from .backends.numba_cpu import kernel_name
+        names = frozenset(c.forward.name for c in compiled)
         module_key = cache.store_module(_kernel_text(source.name, compiled))
         meta = {"module": module_key, "functions": [
-            {"name": c.forward.name, "kernel": kernel_name(c.forward.name),
+            {"name": c.forward.name, "kernel": kernel_name(c.forward.name, names),
              "params": [p.name for p in c.forward.params],
              "shapes": [list(p.shape) for p in c.forward.params],
              "out_shape": list(c.forward.output("value").shape), "line": c.forward.line,

@@ -12,7 +12,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, hypot, log1p, log2, log10
 
 __all__ = ["Relu", "Sigmoid", "Softplus", "Cbrt", "Where", "Maximum", "Minimum", "LogSumExp",
-           "expm1", "log1p", "log2", "log10", "hypot", "as_float"]
+           "expm1", "log1p", "log2", "log10", "hypot", "as_float", "relation"]
 
 
 def as_float(x: sp.Basic) -> float | None:
@@ -121,3 +121,11 @@ class LogSumExp(sp.Function):
             top = values[0]
             return sp.Float(top + math.log(sum(math.exp(v - top) for v in values[1:])))
         return None
+
+
+def relation(cls: type, a: sp.Basic, b: sp.Basic) -> sp.Basic:
+    """``cls(a, b)`` for a SymPy relational class, with IEEE semantics for NaN: ordered
+    comparisons with NaN are false and ``!=`` is true (SymPy raises instead)."""
+    if any(x is sp.nan or x is sp.zoo for x in (a, b)):
+        return sp.true if cls is sp.Ne else sp.false
+    return cls(a, b)

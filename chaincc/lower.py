@@ -18,6 +18,7 @@ from . import arrays as A
 from . import syntax as S
 from .builtins import BUILTINS, CONSTANTS, Builtin
 from .diagnostics import ChainccError
+from .functions import relation
 from .ir import Output, Param, Program
 from .optimize import Builder, program
 from .source import Source, Span
@@ -356,8 +357,9 @@ class Lowerer:
         elif isinstance(node, S.Compare):
             r, l = values.pop(), values.pop()
             l, r = self._number(l, node.left), self._number(r, node.right)
-            values.append(self._broadcast(RELATIONS[node.op], [l, r], node,
-                                          [node.left, node.right], emit))
+            rel = RELATIONS[node.op]
+            values.append(self._broadcast(lambda a, b, rel=rel: relation(rel, a, b), [l, r],
+                                          node, [node.left, node.right], emit))
         else:
             assert isinstance(node, S.Binary)
             r, l = values.pop(), values.pop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.logic.boolalg import BooleanFunction
 
-from .functions import LogSumExp, Maximum, Minimum, Where
+from .functions import LogSumExp, Maximum, Minimum, Where, relation
 from .ir import Assign, Output, Param, Program
 
 # Integer powers up to this magnitude are emitted as repeated multiplication.
@@ -93,7 +93,10 @@ class Builder:
                 if not is_operand(flat) and not inline_ok(flat, node):
                     flat = self._assign(flat)
                 args.append(flat)
-            done[node] = node.func(*args)
+            if isinstance(node, sp.core.relational.Relational):
+                done[node] = relation(type(node), *args)
+            else:
+                done[node] = node.func(*args)
         return done[root]
 
 

@@ -23,6 +23,7 @@ from .functions import (
     log1p,
     log2,
     log10,
+    relation,
 )
 
 S = sp.Symbol
@@ -101,7 +102,7 @@ def _extremum(cmp: Callable[[sp.Expr, sp.Expr], sp.Basic]):
         args = e.args
         out: Contribs = []
         if len(args) == 2:
-            first = cmp(args[0], args[1])
+            first = relation(cmp, args[0], args[1])
             if isinstance(args[0], S):
                 out.append((args[0], Where(first, a, 0)))
             if isinstance(args[1], S):
@@ -109,7 +110,8 @@ def _extremum(cmp: Callable[[sp.Expr, sp.Expr], sp.Basic]):
             return out
         for i, x in enumerate(args):
             if isinstance(x, S):
-                cond = sp.And(sp.Eq(x, t), *(sp.Ne(y, t) for y in args[:i]))
+                cond = sp.And(relation(sp.Eq, x, t), *(relation(sp.Ne, y, t)
+                                                         for y in args[:i]))
                 out.append((x, Where(cond, a, 0)))
         return out
     return rule

@@ -333,3 +333,35 @@ def test_deep_power_tower_parses_and_lowers() -> None:
     for a in prog.body:
         assert a.expr == sp.Pow(2, prev, evaluate=False)
         prev = a.target
+
+
+def test_function_names_that_extend_another_functions_name():
+    # f_batch and f_value_and_grad beside f must not replace f's own kernels
+    src = "f(x) = x^2\nf_batch(x) = x^3\nf_value_and_grad(x) = 2x\n"
+    unit = chaincc.compile_unit(src)
+    xs = np.array([1.0, 2.0, 3.0])
+    assert unit.function("f").value_and_grad(2.0) == (4.0, (4.0,))
+    assert unit.function("f_batch").value_and_grad(2.0) == (8.0, (12.0,))
+    assert unit.function("f_value_and_grad")(2.0) == 4.0
+    np.testing.assert_array_equal(unit.function("f")(xs), xs ** 2)
+    np.testing.assert_array_equal(unit.function("f_batch")(xs), xs ** 3)
+
+
+def test_out_arrays_receive_batch_results():
+    fn = chaincc.compile("f(x, y) = (x² + xy)y³")
+    x = np.linspace(0.0, 1.0, 100_000)
+    out = (np.empty_like(x), (np.empty_like(x), np.empty_like(x)))
+    value, grads = fn.value_and_grad(x, 2.0, out=out)
+    assert value is out[0] and grads[0] is out[1][0] and grads[1] is out[1][1]
+    ref_v, ref_g = fn.value_and_grad(x, 2.0)
+    np.testing.assert_array_equal(value, ref_v)
+    np.testing.assert_array_equal(grads[1], ref_g[1])
+    only = np.empty_like(x)
+    assert fn(x, 2.0, out=only) is only
+    np.testing.assert_array_equal(only, ref_v)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        fn.value_and_grad(x, 2.0, out=(np.empty(3), (np.empty(3), np.empty(3))))
+    with pytest.raises(ValueError, match="batch calls"):
+        fn.value_and_grad(1.0, 2.0, out=out)
+    with pytest.raises(TypeError, match="value_array"):
+        fn.value_and_grad(x, 2.0, out=np.empty(3))

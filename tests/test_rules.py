@@ -355,3 +355,12 @@ def test_constant_arguments_fold(special) -> None:
     v, (g,) = fn.value_and_grad(0.5)
     assert math.isclose(v, want + 0.5, rel_tol=1e-15) and g == 1.0
     assert len(fn.forward_program.body) == 1           # x + one folded constant
+
+
+def test_comparisons_with_a_nan_constant_follow_ieee() -> None:
+    # asin(2) folds to NaN: ordered comparisons with it are false, != is true
+    fn = chaincc.compile("f(x, y) = max(asin(2), x) + min(y, asin(1e300)) + "
+                         "where(asin(2) < x, 1, x) + where(asin(2) != x, x, 0)")
+    value, grad = fn.value_and_grad(1.0, 2.0)
+    assert math.isnan(value)
+    assert grad == (3.0, 0.0)

@@ -48,9 +48,20 @@ def py_name(name: str, fallback: str, taken: frozenset[str] = frozenset()) -> st
     return fallback
 
 
-def kernel_name(name: str) -> str:
-    """The module-level name of a user function's kernels."""
-    return py_name(name, "_f_" + name.encode("punycode").decode("ascii").replace("-", "_"))
+# What the generated names of a function's kernels add to its name.
+KERNEL_SUFFIXES = ("_batch", "_points", "_sum", "_reduce", "_value_and_grad", "_vjp",
+                   "_hessian", "_hvp")
+
+
+def kernel_name(name: str, others: frozenset[str] = frozenset()) -> str:
+    """The module-level name of a user function's kernels. ``others``: the other
+    functions in the file; a name such as ``f_batch`` beside a function ``f`` would
+    collide with ``f``'s own kernels, so it takes a name of its own."""
+    fallback = "_f_" + name.encode("punycode").decode("ascii").replace("-", "_")
+    for suffix in KERNEL_SUFFIXES:
+        if suffix in name and name[:name.index(suffix)] in others:
+            return fallback
+    return py_name(name, fallback)
 
 
 HEADER = '''\
@@ -193,11 +204,12 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
     return lines
 
 
-def function_source(fwd: Program, vg: Program | None, stamp: str = "") -> str:
+def function_source(fwd: Program, vg: Program | None, stamp: str = "",
+                    others: frozenset[str] = frozenset()) -> str:
     """The kernels of one function: NAME and NAME_batch and, given ``vg``,
     NAME_value_and_grad, NAME_value_and_grad_batch and NAME_value_and_grad_reduce
     (batch kernels here take every argument per point)."""
-    n = kernel_name(fwd.name)
+    n = kernel_name(fwd.name, others)
     lines = [f"# {stamp}" if stamp else ""]
     lines += scalar_kernel(fwd, n) + loop_kernels(fwd, n)
     if vg is not None:
@@ -210,8 +222,9 @@ def module_source(version: str, file: str, functions: list[tuple[Program, Progra
                   stamps: list[str] | None = None) -> str:
     """A standalone module with every function's kernels."""
     parts = [HEADER.format(version=version, file=file)]
+    names = frozenset(fwd.name for fwd, _ in functions)
     for k, (fwd, vg) in enumerate(functions):
-        parts.append(function_source(fwd, vg, stamps[k] if stamps else ""))
+        parts.append(function_source(fwd, vg, stamps[k] if stamps else "", names))
     return "\n".join(parts)
 
 
