@@ -17,7 +17,7 @@ import sympy as sp
 
 from . import __version__, adjoint, cache
 from .adjoint import jacobian, value_and_grad
-from .calling import bind, prepare, run_chunks
+from .calling import bind, prepare, run_chunks, split_outputs
 from .ir import Program
 from .optimize import count_ops
 from .source import Source
@@ -286,7 +286,7 @@ class Function:
                                          reduce, out)
         if batch is None:
             r = self._scalar_kernel(which)(*xs)
-            return _split([r] if sum(sizes) == 1 else list(r), outputs)
+            return split_outputs([r] if sum(sizes) == 1 else list(r), outputs)
         n = int(np.prod(batch, dtype=np.int64))
         fname = self._fname(which)
         loops = self._loops.get((which, shared))
@@ -302,7 +302,7 @@ class Function:
             total = acc.sum(axis=0)
             if reduce == "mean" and n:
                 total /= n
-            return _split(list(total), outputs)
+            return split_outputs(list(total), outputs)
         outs = [np.empty(n * size) for size in sizes] if out is None else \
             [o.reshape(-1) for o in out]
         wrapper = getattr(loops, f"{fname}_batch", None)
@@ -337,7 +337,7 @@ class Function:
         if batch is None or reduce is None:
             outs = native.run(kernel, n, xs, shapes, shared, sizes, None)
             if batch is None:
-                return _split([v for o in outs for v in o], outputs)
+                return split_outputs([v for o in outs for v in o], outputs)
             if out is not None:
                 for o, r in zip(out, outs):
                     o.reshape(-1)[:] = r
@@ -346,7 +346,7 @@ class Function:
         total = native.run(kernel, n, xs, shapes, shared, sizes, REDUCE_CHUNKS)[0]
         if reduce == "mean" and n:
             total /= n
-        return _split(list(total), outputs)
+        return split_outputs(list(total), outputs)
 
     def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None,
              out: list | None = None) -> list:
@@ -473,16 +473,6 @@ def _check_out(out: list, batch, outputs: list[tuple[int, ...]], reduce) -> list
             raise ValueError(f"each out array must be a writable C-contiguous float64 "
                              f"array of shape {want}, got {got}")
     return list(out)
-
-
-def _split(flat: list, shapes: list[tuple[int, ...]]) -> list:
-    out, k = [], 0
-    for s in shapes:
-        size = int(np.prod(s, dtype=np.int64))
-        part = flat[k:k + size]
-        k += size
-        out.append(float(part[0]) if not s else np.asarray(part, dtype=np.float64).reshape(s))
-    return out
 
 
 def _as_source(source: str | Path | Source, name: str | None) -> Source:

@@ -46,44 +46,6 @@ def as_float(v, name: str) -> float:
                         f"got {type(v).__name__}") from None
 
 
-def prepare_batch(values: list, names: Sequence[str]) -> tuple[tuple[int, ...], list]:
-    """Broadcast the arguments: (output shape, kernel arguments).
-
-    Scalars stay scalars (the kernel specialises on them); arrays become contiguous
-    float64 vectors of the output's size, copied only when they must be.
-    """
-    arrays: list = []
-    for v, name in zip(values, names):
-        if is_scalar(v):
-            arrays.append(as_float(v, name))
-            continue
-        try:
-            a = np.asarray(v, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"parameter '{name}' must be a real number or an array of them, "
-                            f"got {type(v).__name__}") from None
-        arrays.append(a)
-    shapes = [a.shape for a in arrays if isinstance(a, np.ndarray)]
-    try:
-        shape = np.broadcast_shapes(*shapes)
-    except ValueError:
-        desc = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays)
-                         if isinstance(a, np.ndarray))
-        raise ValueError(f"arguments cannot be broadcast together: {desc}") from None
-    out: list = []
-    for a in arrays:
-        if isinstance(a, np.ndarray):
-            if a.size == 1:
-                out.append(float(a.reshape(-1)[0]))
-                continue
-            if a.shape != shape:
-                a = np.broadcast_to(a, shape)
-            out.append(np.ascontiguousarray(a).reshape(-1))
-        else:
-            out.append(a)
-    return shape, out
-
-
 def _shape_text(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
@@ -185,3 +147,15 @@ def run_chunks(n: int, chunks: int | None, work) -> None:
     share(parts[0])
     for f in futures:
         f.result()
+
+
+def split_outputs(flat: Sequence[float], shapes: Sequence[tuple[int, ...]]) -> list:
+    """A kernel's flat outputs as one value per output: a float, or an array of its
+    shape."""
+    out, k = [], 0
+    for s in shapes:
+        size = int(np.prod(s, dtype=np.int64))
+        part = flat[k:k + size]
+        k += size
+        out.append(float(part[0]) if not s else np.asarray(part, dtype=np.float64).reshape(s))
+    return out

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cache
-from .calling import bind, prepare
+from .calling import bind, prepare, split_outputs
 from .diagnostics import ChainccError
 
 # -ffp-contract=off: no fused multiply-add, so results match the other backends bitwise
@@ -124,7 +124,7 @@ class CFunction:
                 ([np.empty(sum(sizes[1:]))] if which == "vg" else [])
             r = one(*(_arg(x) for x in xs), *(_ptr(b) for b in bufs))
             flat = np.concatenate([[] if self.out_shape else [r], *bufs])
-            return _split(list(flat), outputs)
+            return split_outputs(list(flat), outputs)
         n = int(np.prod(batch, dtype=np.int64))
         # the C batch functions take every input per point
         ins = [(np.full(n, x) if isinstance(x, float) else np.tile(x, n)) if s else x
@@ -134,7 +134,7 @@ class CFunction:
         if reduce is not None:
             total = [o.reshape(n, -1).sum(axis=0) / (n if reduce == "mean" and n else 1)
                      for o in outs]
-            return _split(list(np.concatenate(total)), outputs)
+            return split_outputs(list(np.concatenate(total)), outputs)
         return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
 
     def _scalar_only(self) -> None:
@@ -165,16 +165,6 @@ def _ptr(a: np.ndarray):
 
 def _arg(x):
     return x if isinstance(x, float) else _ptr(x)
-
-
-def _split(flat: list, shapes: list[tuple[int, ...]]) -> list:
-    out, k = [], 0
-    for s in shapes:
-        size = int(np.prod(s, dtype=np.int64))
-        part = flat[k:k + size]
-        k += size
-        out.append(float(part[0]) if not s else np.asarray(part, dtype=np.float64).reshape(s))
-    return out
 
 
 def compile_c(fn) -> CFunction:

@@ -222,7 +222,36 @@ class CudaFunction(Function):
                                          flat.reshape(n, size)))
         return batch, xs, any(on_dev for _, _, on_dev in got)
 
-    def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None) -> list:
+    def _out_arrays(self, out: list, batch: tuple[int, ...], outputs: list) -> list:
+        """``out=``: (kernel output, host array to fill or None) per output. Device
+        arrays are written by the kernel in place; NumPy arrays receive the copy."""
+        if not batch:
+            raise ValueError("out= is for batch calls without reduce (the results are then "
+                             "arrays)")
+        if len(out) != len(outputs):
+            raise ValueError(f"out needs {len(outputs)} arrays, got {len(out)}")
+        n, pairs = math.prod(batch), []
+        for o, s in zip(out, outputs):
+            want = tuple(batch) + tuple(s)
+            d = _device_view(self._cuda, o)
+            a = d if d is not None else o
+            if d is not None:
+                ok = d.dtype == self.dtype and tuple(d.shape) == want and d.is_c_contiguous()
+            else:
+                ok = isinstance(o, np.ndarray) and o.dtype == self.dtype and o.shape == want \
+                    and o.flags.c_contiguous and o.flags.writeable
+            if not ok:
+                got = f"{a.dtype} {tuple(a.shape)}" if hasattr(a, "shape") else type(o).__name__
+                raise ValueError(f"each out array must be a writable C-contiguous "
+                                 f"{self.dtype.name} array of shape {want} (on the host or "
+                                 f"the device), got {got}")
+            flat = (n,) + ((math.prod(s),) if s else ())
+            pairs.append((d.reshape(*flat), None) if d is not None else
+                         (self._cuda.device_array(flat, dtype=self.dtype), o))
+        return pairs
+
+    def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None,
+             out: list | None = None) -> list:
         if reduce is not None:
             raise NotImplementedError(f"reduce={reduce!r} is not available with "
                                       f"target='cuda' yet; reduce the returned arrays, or "
@@ -234,11 +263,18 @@ class CudaFunction(Function):
             outputs += [self.out_shape + s for s in self.shapes]
         batch, xs, on_device = self._arguments(values)
         n = math.prod(batch)
-        outs = [cuda.device_array((n,) + ((math.prod(s),) if s else ()), dtype=self.dtype)
-                for s in outputs]
+        pairs = self._out_arrays(out, batch, outputs) if out is not None else \
+            [(cuda.device_array((n,) + ((math.prod(s),) if s else ()), dtype=self.dtype), None)
+             for s in outputs]
+        outs = [d for d, _ in pairs]
         if n:
             blocks, threads = launch_config(cuda, n)
             self._kernels[which + "_batch"][blocks, threads](n, *xs, *outs)
+        if out is not None:
+            for d, host in pairs:
+                if host is not None:
+                    d.copy_to_host(host.reshape(d.shape))
+            return list(out)
         if on_device:
             return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
         host = [o.copy_to_host().reshape(batch + s) for o, s in zip(outs, outputs)]

@@ -1,4 +1,4 @@
-"""Tokens of the source language (see /work/shared/LANGUAGE.md).
+"""Tokens of the source language (see docs/language.md).
 
 The lexer also decides where statements end: it emits NEWLINE only for line breaks
 that end a statement, so the parser never has to think about continuation lines.
