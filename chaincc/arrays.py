@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import sympy as sp
 
-from .functions import LogSumExp, Maximum, Minimum
+from .functions import LogSumExp, Maximum, maximum, minimum
 
 Emit = Callable[[sp.Basic], sp.Expr]
 
@@ -103,9 +103,9 @@ def reduce_all(name: str, v, emit: Emit):
     if name == "norm":
         return emit(sp.sqrt(emit(sp.Add(*(emit(x ** 2) for x in xs)))))
     if name == "max":
-        return emit(Maximum(*xs))
+        return emit(maximum(*xs))
     if name == "min":
-        return emit(Minimum(*xs))
+        return emit(minimum(*xs))
     raise AssertionError(name)
 
 

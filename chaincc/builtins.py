@@ -9,8 +9,6 @@ import sympy as sp
 
 from .functions import (
     Cbrt,
-    Maximum,
-    Minimum,
     Relu,
     Sigmoid,
     Softplus,
@@ -20,6 +18,8 @@ from .functions import (
     log1p,
     log2,
     log10,
+    maximum,
+    minimum,
 )
 
 
@@ -52,8 +52,8 @@ BUILTINS.update({
     "pow": Builtin("pow", 2, 2, "elementwise", sp.Pow),
     "hypot": Builtin("hypot", 2, 2, "elementwise", hypot),
     "where": Builtin("where", 3, 3, "where", Where),
-    "min": Builtin("min", 1, None, "extremum", Minimum),
-    "max": Builtin("max", 1, None, "extremum", Maximum),
+    "min": Builtin("min", 1, None, "extremum", minimum),
+    "max": Builtin("max", 1, None, "extremum", maximum),
     "sum": Builtin("sum", 1, 1, "reduce"),
     "mean": Builtin("mean", 1, 1, "reduce"),
     "prod": Builtin("prod", 1, 1, "reduce"),

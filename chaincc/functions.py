@@ -12,7 +12,8 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, hypot, log1p, log2, log10
 
 __all__ = ["Relu", "Sigmoid", "Softplus", "Cbrt", "Where", "Maximum", "Minimum", "LogSumExp",
-           "expm1", "log1p", "log2", "log10", "hypot", "as_float", "relation"]
+           "expm1", "log1p", "log2", "log10", "hypot", "as_float", "relation",
+           "maximum", "minimum"]
 
 
 def as_float(x: sp.Basic) -> float | None:
@@ -129,3 +130,21 @@ def relation(cls: type, a: sp.Basic, b: sp.Basic) -> sp.Basic:
     if any(x is sp.nan or x is sp.zoo for x in (a, b)):
         return sp.true if cls is sp.Ne else sp.false
     return cls(a, b)
+
+
+def maximum(*args: sp.Basic) -> sp.Basic:
+    """max(a, b, c, ...) as a chain of two-argument maxima: the same value, ties still
+    to the first, and each link's adjoint costs one comparison (an n-ary rule would test
+    every earlier argument for every argument)."""
+    return _chain(Maximum, args)
+
+
+def minimum(*args: sp.Basic) -> sp.Basic:
+    return _chain(Minimum, args)
+
+
+def _chain(cls: type, args: tuple) -> sp.Basic:
+    acc = args[0]
+    for a in args[1:]:
+        acc = cls(acc, a)
+    return acc

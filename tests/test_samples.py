@@ -130,6 +130,16 @@ def test_cheap_gradient_bound_on_samples(samples, name):
     assert oc["value_and_grad"] <= 3 * oc["forward"] + len(fn.params), oc
 
 
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.txt")), ids=lambda p: p.stem)
+def test_cheap_gradient_bound_on_every_function_of_every_sample(path):
+    # array samples too; a parameter counts once per element (each has its own gradient)
+    for compiled in pipeline(Source(path.name, path.read_text(encoding="utf-8"))):
+        oc = compiled.op_counts()
+        n_params = sum(p.size for p in compiled.forward.params)
+        assert oc["value_and_grad"] <= 3 * oc["forward"] + n_params, (compiled.forward.name,
+                                                                        oc)
+
+
 @pytest.mark.parametrize("T", [20, 100])
 def test_cheap_gradient_bound_on_long_rnn(T):
     compiled = pipeline(Source(f"rnn{T}.txt", rnn_source(T)))[0]

@@ -172,6 +172,24 @@ def test_device_arrays_in_device_arrays_out_with_no_host_copy(sources, monkeypat
     assert_agree([out], [cpu(x, 3.0)], 1e-12)
 
 
+def test_out_arrays_on_the_device_and_the_host(sources):
+    src = sources["rosenbrock"]
+    cpu, gpu = compiled(src), compiled(src, "cuda")
+    x, y = points(cpu, 40, seed=9)
+    want = everything(cpu, [x, y])
+    dv, dgx, dgy = (cuda.device_array(40) for _ in range(3))
+    v, (gx, gy) = gpu.value_and_grad(cuda.to_device(x), y, out=(dv, (dgx, dgy)))
+    assert v is dv and gx is dgx and gy is dgy       # written in place, nothing allocated
+    assert_agree([dv, dgx, dgy], want, 1e-12)
+    hv = np.empty(40)
+    assert gpu(x, y, out=hv) is hv
+    assert_agree([hv], want[:1], 1e-12)
+    with pytest.raises(ValueError, match="float64 array of shape"):
+        gpu(x, y, out=np.empty(40, dtype=np.float32))
+    with pytest.raises(ValueError, match="batch calls"):
+        gpu(1.0, 2.0, out=hv)
+
+
 def test_cuda_array_interface_objects_are_read_in_place(sources, monkeypatch):
     """CuPy arrays and PyTorch CUDA tensors arrive through __cuda_array_interface__ and
     numba.cuda.as_cuda_array (which the simulator lacks: a stand-in maps the interface
@@ -264,3 +282,8 @@ def test_benchmark_runs_end_to_end():
     assert r.returncode == 0, r.stdout + r.stderr
     for name in ("seed", "rosenbrock", "logistic", "copy"):
         assert name in r.stdout
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cuda_float32_accuracy.py"),
+                        "--points", "50", "--via", "cuda", str(ROOT / "samples" / "swish.txt")],
+                       capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert float(r.stdout.split()[-2]) < F32_TOL          # the worst normwise error
