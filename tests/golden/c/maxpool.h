@@ -11,7 +11,7 @@ extern "C" {
 /*
  * loss(X[4,4], W[2,2], y), line 14 of samples/maxpool.txt
  * parameters: X (16 values, row-major), W (4 values, row-major), y
- * operations: forward 22, value and gradient 111 (37 temporaries)
+ * operations: forward 22, value and gradient 79 (53 temporaries)
  * loss_value_and_grad: the gradient in grad[0..15], [16..19], [20], in parameter order
  * batch: n points, each point's values contiguous; no output may overlap another or an input
  */
