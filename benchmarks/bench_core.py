@@ -25,6 +25,8 @@ sys.path.insert(0, str(HERE))
 
 from rnn import rnn_source  # noqa: E402
 
+from chaincc.native import NATIVE_STATEMENTS  # noqa: E402
+
 COMPILE_CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -49,7 +51,10 @@ def time_compile(steps: int, cache: str) -> dict:
 
 def bench_compile(steps_list: list[int]) -> None:
     print("Compile time, unrolled RNN h_t = tanh(w h_{t-1} + u x_t), loss h_T²,")
-    print("gradient w.r.t. w, u and every x_t (parse → adjoint → CSE → Numba, first call)")
+    print("gradient w.r.t. w, u and every x_t (parse → adjoint → CSE → native code, first "
+          "call;")
+    print(f"programs over {NATIVE_STATEMENTS:,} statements compile through LLVM directly, "
+          "smaller ones through Numba)")
     print(f"{'T':>6} {'params':>7} {'fwd ops':>8} {'v+g ops':>8} {'cold (s)':>9} "
           f"{'cached, new process (s)':>24}")
     for steps in steps_list:
@@ -105,15 +110,18 @@ def paired_times(ours, theirs, repeats: int) -> tuple[float, float, float]:
     ours()
     theirs()
     a, b, r = [], [], []
-    for _ in range(repeats):
+    for k in range(repeats):
+        # alternate which side goes first, so neither inherits the other's warm state
+        first, second = (theirs, ours) if k % 2 else (ours, theirs)
         t = time.perf_counter()
-        theirs()
+        first()
         t1 = time.perf_counter()
-        ours()
+        second()
         t2 = time.perf_counter()
-        a.append(t2 - t1)
-        b.append(t1 - t)
-        r.append((t1 - t) / (t2 - t1))
+        t_theirs, t_ours = (t1 - t, t2 - t1) if k % 2 else (t2 - t1, t1 - t)
+        a.append(t_ours)
+        b.append(t_theirs)
+        r.append(t_theirs / t_ours)
     return statistics.median(a), statistics.median(b), statistics.median(r)
 
 

@@ -5,7 +5,8 @@
 evaluation is one fused CUDA kernel (see ``backends/numba_cuda.py``). NumPy inputs are
 copied to the device and the results copied back; device arrays (anything with
 ``__cuda_array_interface__``) are read in place and the results stay on the device as
-Numba device arrays.
+Numba device arrays. ``reduce="sum"``/``"mean"`` sums on the device (see
+:func:`reduce_config`); only the per-block sums come back to the host.
 
 numba.cuda is imported here only when a CUDA function is made, never at package import,
 so every CPU feature works without it.
@@ -28,6 +29,7 @@ from .diagnostics import ChainccError
 TARGETS = ("cpu", "cuda")
 THREADS = 256            # threads per block
 BLOCKS_PER_SM = 32       # grid-stride loop: a fixed grid, a multiple of the SM count
+REDUCE_BLOCKS = 64       # reduce kernels: one grid on every GPU, so sums do not vary with it
 HOW = ("install the CUDA target with `pip install chaincc[cuda]` (the numba-cuda package) "
        "on a machine with an NVIDIA GPU and its driver, or set NUMBA_ENABLE_CUDASIM=1 to "
        "run on Numba's CUDA simulator (slow; meant for tests)")
@@ -120,6 +122,15 @@ def _device_view(cuda: ModuleType, v: object) -> object | None:
     return None
 
 
+def reduce_config(cuda: ModuleType) -> tuple[int, int]:
+    """(blocks, threads per block) of a reduce kernel: fixed, not taken from the device,
+    so the order of the additions, and so the rounding, is the same on every GPU."""
+    from .backends.numba_cuda import REDUCE_THREADS
+    if cuda.config.ENABLE_CUDASIM:
+        return 2, 32                 # Python threads in the simulator: a small grid
+    return REDUCE_BLOCKS, REDUCE_THREADS
+
+
 class CudaFunction(Function):
     """A compiled function evaluated by a CUDA kernel; the calls are those of
     :class:`~chaincc.api.Function`.
@@ -128,6 +139,12 @@ class CudaFunction(Function):
     Numba device arrays out, with no copy to the host. Scalars broadcast, and host arrays
     broadcast as NumPy does (converted to ``dtype``); a device array must have the full
     batch shape, or none for a shared array parameter. Results are in ``dtype``.
+
+    ``reduce="sum"``/``"mean"`` returns, as on the CPU, the sum or mean over the batch of
+    the value and of each gradient, shaped like one point's (floats and NumPy arrays,
+    also for device inputs). Each GPU thread sums its points in ``dtype``, each block
+    combines its threads' sums in ``dtype``, and the host adds the blocks' rows in float64
+    (divided by n for the mean; an empty batch gives 0, as on the CPU).
     """
 
     target = "cuda"
@@ -146,7 +163,9 @@ class CudaFunction(Function):
     def _kernels(self) -> dict[str, object]:
         m, k = self._module, self._kernel_name
         return {"value_batch": getattr(m, f"{k}_batch"),
-                "vg_batch": getattr(m, f"{k}_value_and_grad_batch")}
+                "vg_batch": getattr(m, f"{k}_value_and_grad_batch"),
+                "value_reduce": getattr(m, f"{k}_reduce"),
+                "vg_reduce": getattr(m, f"{k}_value_and_grad_reduce")}
 
     @property
     def _kernel_name(self) -> str:
@@ -252,10 +271,8 @@ class CudaFunction(Function):
 
     def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None,
              out: list | None = None) -> list:
-        if reduce is not None:
-            raise NotImplementedError(f"reduce={reduce!r} is not available with "
-                                      f"target='cuda' yet; reduce the returned arrays, or "
-                                      f"use the CPU target")
+        if reduce not in (None, "sum", "mean"):
+            raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
         cuda = self._cuda
         values = bind(self.params, self.name, args, kwargs)
         outputs = [self.out_shape]
@@ -263,6 +280,11 @@ class CudaFunction(Function):
             outputs += [self.out_shape + s for s in self.shapes]
         batch, xs, on_device = self._arguments(values)
         n = math.prod(batch)
+        if reduce is not None and batch:
+            if out is not None:
+                raise ValueError("out= is for batch calls without reduce (the results are "
+                                 "then arrays)")
+            return self._reduce(which, n, xs, outputs, reduce)
         pairs = self._out_arrays(out, batch, outputs) if out is not None else \
             [(cuda.device_array((n,) + ((math.prod(s),) if s else ()), dtype=self.dtype), None)
              for s in outputs]
@@ -281,6 +303,25 @@ class CudaFunction(Function):
         if not batch:                    # no batch dimension anywhere: floats, as on the CPU
             return [float(h) if not s else h for h, s in zip(host, outputs)]
         return host
+
+    def _reduce(self, which: str, n: int, xs: list, outputs: list, reduce: str) -> list:
+        """The outputs summed (or averaged) over the n points on the device: one row of
+        sums per block comes back, and the rows are added here."""
+        total = np.zeros(sum(math.prod(s) for s in outputs))
+        if n:
+            blocks, threads = reduce_config(self._cuda)
+            part = self._cuda.device_array((blocks, total.size), dtype=self.dtype)
+            self._kernels[which + "_reduce"][blocks, threads](n, *xs, part)
+            total = part.copy_to_host().sum(axis=0, dtype=np.float64)
+            if reduce == "mean":
+                total /= n
+        res, k = [], 0
+        for s in outputs:
+            size = math.prod(s)
+            part_k = total[k:k + size]
+            k += size
+            res.append(float(part_k[0]) if not s else part_k.astype(self.dtype).reshape(s))
+        return res
 
     def _on_cpu_only(self, what: str) -> None:
         raise NotImplementedError(f"{what} is not available with target='cuda' yet; compile "

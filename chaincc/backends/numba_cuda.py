@@ -5,6 +5,9 @@ Per function NAME it holds two device functions, ``NAME`` (the value) and
 call, and two batch kernels, ``NAME_batch`` and ``NAME_value_and_grad_batch``: one thread
 per point in a grid-stride loop, each input per point (an array of n values, or of
 (n, size) for an array parameter) or shared by every point (a scalar, or a flat array).
+``NAME_value_and_grad_reduce`` (and ``NAME_reduce``) sum the outputs over the points
+instead of storing them: per-thread sums, then a shared-memory tree per block, one row of
+block sums per block (see :func:`reduce_kernel`).
 
 The module is written for one floating type. For float32 every literal is printed as
 ``np.float32(...)``, so Numba types each operation, and each ``math.*`` call, in single
@@ -23,6 +26,8 @@ from .numba_cpu import kernel_name as cpu_kernel_name
 # module-level names of the generated code, which user names must not shadow
 GLOBALS = frozenset({"math", "np", "cuda", "types", "overload", "DEVICE", "KERNEL"})
 DTYPES = ("float64", "float32")
+REDUCE_THREADS = 128      # most threads per block of a reduce kernel (a power of two)
+REDUCE_GROUP = 8          # outputs combined per pass through the block's shared memory
 
 
 class CudaPrinter(PythonPrinter):
@@ -79,6 +84,24 @@ def _el(x, i, k):
     return x[i, k] if x.ndim == 2 else x[k]
 
 
+@cuda.jit(**DEVICE)
+def _block_sum(sh, m, part, base):
+    # tree over the block's threads (blockDim a power of two) of the m rows of sh, the sum
+    # landing in part[block, base:base + m]; every thread of the block calls this
+    t = cuda.threadIdx.x
+    h = cuda.blockDim.x // 2
+    while h > 0:
+        if t < h:
+            for k in range(m):
+                sh[k, t] += sh[k, t + h]
+        cuda.syncthreads()
+        h //= 2
+    if t == 0:
+        for k in range(m):
+            part[cuda.blockIdx.x, base + k] = sh[k, 0]
+    cuda.syncthreads()
+
+
 @overload(_el, inline="always")
 def _el_typed(x, i, k):
     # an array parameter is (points, elements) per point, or (elements,) shared
@@ -119,8 +142,7 @@ def _values(prog: Program, pr: CudaPrinter) -> list[str]:
 
 def _stores(prog: Program, values: list[str], indent: str) -> list[str]:
     """Per-point results into the output arrays: (n,) for a scalar output, (n, size)
-    for an array one. A reducing kernel would replace these stores (accumulate per
-    thread, then combine per block) and keep the rest of the loop."""
+    for an array one (the reduce kernel adds them to per-thread sums instead)."""
     lines, k = [], 0
     for j, o in enumerate(prog.outputs):
         for e in range(len(o.exprs)):
@@ -134,7 +156,7 @@ def program_kernels(prog: Program, fname: str, dtype: str) -> list[str]:
     """Device function ``fname`` (scalars and flat parameter arrays in, the outputs'
     elements out, a tuple when there are several) and kernel ``fname_batch(_n, inputs...,
     outputs...)``, whose grid-stride loop carries the body inline."""
-    taken = frozenset({fname, f"{fname}_batch"}) | GLOBALS
+    taken = frozenset({fname, f"{fname}_batch", f"{fname}_reduce"}) | GLOBALS
     args, names = arg_names(prog, taken)
     pr = PRINTERS[dtype](names)
     outs = _values(prog, pr)
@@ -148,12 +170,37 @@ def program_kernels(prog: Program, fname: str, dtype: str) -> list[str]:
               "    for _i in range(cuda.grid(1), _n, cuda.gridsize(1)):",
               *(f"        {line}" for line in loads), *_statements(prog, lp, "        "),
               *_stores(prog, _values(prog, lp), "        ")]
+    return lines + reduce_kernel(prog, fname, args, loads, lp, dtype)
+
+
+def reduce_kernel(prog: Program, fname: str, args: list[str], loads: list[str],
+                  lp: CudaPrinter, dtype: str) -> list[str]:
+    """Kernel ``fname_reduce(_n, inputs..., _part)``: the batch loop with each output
+    added to a per-thread sum (in the kernel's dtype) instead of stored; then, REDUCE_GROUP
+    outputs at a time, the block's threads combine their sums through shared memory and
+    thread 0 writes them to row ``blockIdx`` of ``_part`` (blocks, outputs). The caller
+    adds the rows, so no per-point result is ever written."""
+    values = _values(prog, lp)
+    acc = [f"_s{k}" for k in range(len(values))]
+    rows = min(REDUCE_GROUP, len(values))
+    lines = ["", "@cuda.jit(**KERNEL)", f"def {fname}_reduce({', '.join(['_n', *args, '_part'])}):",
+             *(f"    {a} = {lp.number(0.0)}" for a in acc),
+             "    for _i in range(cuda.grid(1), _n, cuda.gridsize(1)):",
+             *(f"        {line}" for line in loads), *_statements(prog, lp, "        "),
+             *(f"        {a} += {v}" for a, v in zip(acc, values)),
+             f"    _sh = cuda.shared.array(({rows}, {REDUCE_THREADS}), np.{dtype})",
+             "    _t = cuda.threadIdx.x"]
+    for base in range(0, len(acc), rows):
+        group = acc[base:base + rows]
+        lines += [*(f"    _sh[{k}, _t] = {a}" for k, a in enumerate(group)),
+                  "    cuda.syncthreads()", f"    _block_sum(_sh, {len(group)}, _part, {base})"]
     return lines
 
 
 def function_source(fwd: Program, vg: Program, dtype: str, stamp: str = "") -> str:
     """Device functions and batch kernels of one function, for ``dtype``: NAME,
-    NAME_batch, NAME_value_and_grad and NAME_value_and_grad_batch."""
+    NAME_batch, NAME_reduce, NAME_value_and_grad, NAME_value_and_grad_batch and
+    NAME_value_and_grad_reduce."""
     n = kernel_name(fwd.name)
     lines = [f"# {stamp}" if stamp else ""]
     lines += program_kernels(fwd, n, dtype)

@@ -17,7 +17,7 @@ import pytest
 from numba import cuda
 
 import chaincc
-from chaincc.cuda import CudaFunction, launch_config
+from chaincc.cuda import CudaFunction, launch_config, reduce_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted(glob.glob(str(ROOT / "samples" / "*.txt")))
@@ -259,8 +259,10 @@ def test_argument_errors(sources):
         gpu(np.ones(3), np.ones(4))
     with pytest.raises(TypeError, match="real number"):
         gpu("one", 1.0)
-    with pytest.raises(NotImplementedError, match="reduce='sum'"):
-        gpu.value_and_grad(np.ones(3), 1.0, reduce="sum")
+    with pytest.raises(ValueError, match="reduce must be"):
+        gpu.value_and_grad(np.ones(3), 1.0, reduce="max")
+    with pytest.raises(ValueError, match="without reduce"):
+        gpu(np.ones(3), 1.0, reduce="sum", out=np.empty(3))
     with pytest.raises(NotImplementedError, match="CPU"):
         gpu.hessian(1.0, 2.0)
 
@@ -287,3 +289,109 @@ def test_benchmark_runs_end_to_end():
                        capture_output=True, text=True, env=dict(os.environ), timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert float(r.stdout.split()[-2]) < F32_TOL          # the worst normwise error
+
+
+# -- reduce="sum"/"mean": summed on the device ---------------------------------------------
+def _reduce_args(name: str, fn, n: int, seed: int) -> list:
+    """Weights shared by every point (one value or array), data per point."""
+    rng = np.random.default_rng(seed)
+    shared = {"logistic": 3, "mlp": 4}.get(name, 0)
+    return [rng.uniform(-1, 1, size=s if j < shared else (n,) + s)
+            for j, s in enumerate(fn.shapes)]
+
+
+def _vg(fn, args: list, **kw) -> list:
+    v, g = fn.value_and_grad(*args, **kw)
+    return [v, *g]
+
+
+def assert_reduced(got: list, per_point: list, reduce: str, rtol: float) -> None:
+    """``got`` is the sum (or mean) over the batch of ``per_point``, each output shaped
+    like one point's, within ``rtol`` of the sum of the terms' magnitudes (the rounding
+    bound of a sum, whatever the order of its additions)."""
+    assert len(got) == len(per_point)
+    for g, p in zip(got, per_point):
+        p = np.asarray(p, dtype=np.float64)
+        want, mag = p.sum(axis=0), np.abs(p).sum(axis=0)
+        if reduce == "mean" and len(p):
+            want, mag = want / len(p), mag / len(p)
+        if not want.shape:
+            assert isinstance(g, float)
+        assert np.shape(g) == want.shape
+        np.testing.assert_allclose(g, want, rtol=rtol, atol=rtol * float(np.max(mag, initial=0)))
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("name", ["seed", "logistic", "mlp"])
+def test_reduce_agrees_with_cpu_and_per_point_sums(sources, name, reduce):
+    src = sources[name]
+    cpu, gpu = compiled(src), compiled(src, "cuda")
+    args = _reduce_args(name, cpu, POINTS, seed=10)
+    per_point = _vg(cpu, args)
+    got = _vg(gpu, args, reduce=reduce)
+    assert_reduced(got, per_point, reduce, 1e-12)
+    assert_reduced(got, _vg(gpu, args), reduce, 1e-12)    # the CUDA per-point results
+    want = _vg(cpu, args, reduce=reduce)
+    assert_reduced(want, per_point, reduce, 1e-12)
+    assert [np.shape(g) for g in got] == [np.shape(w) for w in want]
+    assert_reduced([gpu(*args, reduce=reduce)], per_point[:1], reduce, 1e-12)
+    grads = gpu.grad(*args, reduce=reduce)
+    assert_reduced(list(grads), per_point[1:], reduce, 1e-12)
+    # float32: per-thread and per-block sums in float32
+    g32 = compiled(src, "cuda", np.float32)
+    a32 = [a.astype(np.float32) for a in args]
+    got32 = _vg(g32, a32, reduce=reduce)
+    assert all(isinstance(g, float) or g.dtype == np.float32 for g in got32)
+    assert_reduced(got32, _vg(cpu, [a.astype(np.float64) for a in a32]), reduce, F32_TOL)
+
+
+def test_reduce_reads_device_arrays_and_copies_back_only_block_sums(sources, monkeypatch):
+    src = sources["mlp"]
+    cpu, gpu = compiled(src), compiled(src, "cuda")
+    args = _reduce_args("mlp", cpu, 60, seed=11)
+    dev = [cuda.to_device(a) for a in args]          # shared weights and data on the device
+    copied = []
+    real = type(dev[0]).copy_to_host
+
+    def copy_to_host(self, *a, **k):
+        copied.append(tuple(self.shape))
+        return real(self, *a, **k)
+    monkeypatch.setattr(type(dev[0]), "copy_to_host", copy_to_host)
+    got = _vg(gpu, dev, reduce="mean")
+    outputs = 1 + sum(int(np.prod(s)) for s in cpu.shapes)
+    blocks, _ = reduce_config(cuda)
+    assert copied == [(blocks, outputs)]             # never the per-point results
+    monkeypatch.undo()
+    assert isinstance(got[0], float) and got[1].shape == (5, 10)
+    assert_reduced(got, _vg(cpu, args), "mean", 1e-12)
+    assert_agree(got, _vg(cpu, args, reduce="mean"), 1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_reduce_small_and_empty_batches_match_cpu(sources, n):
+    src = sources["logistic"]
+    cpu, gpu = compiled(src), compiled(src, "cuda")
+    args = _reduce_args("logistic", cpu, n, seed=12)
+    for reduce in ("sum", "mean"):
+        want, got = _vg(cpu, args, reduce=reduce), _vg(gpu, args, reduce=reduce)
+        assert_agree(got, want, 1e-12)
+        assert all(isinstance(g, float) for g in got)
+        if n == 0:
+            assert got == want == [0.0] * 7          # the CPU's mean of nothing is 0 too
+    # one point without a batch dimension: reduce changes nothing
+    point = [0.5, -0.3, 0.1, 1.0, 0.5, 1.0]
+    assert _vg(gpu, point, reduce="mean") == approx_list(_vg(cpu, point, reduce="mean"))
+
+
+def approx_list(xs: list) -> list:
+    return [pytest.approx(x, rel=1e-12) for x in xs]
+
+
+def test_reduce_of_a_vector_value():
+    src = "f(x[3], t) = softmax(t·x)"
+    cpu, gpu = compiled(src), compiled(src, "cuda")
+    x, t = np.random.default_rng(13).normal(size=(40, 3)), np.linspace(0.5, 2, 40)
+    got = gpu(x, t, reduce="sum")
+    assert got.shape == (3,)
+    assert_agree([got], [cpu(x, t, reduce="sum")], 1e-12)
+    assert abs(got.sum() - 40) < 1e-12

@@ -76,7 +76,8 @@ def signature(fn, dtype: str, which: str) -> tuple:
 
 def ptx_of(name: str, dtype: str, value: bool = False) -> list[str]:
     """PTX of the value-and-gradient batch kernel, of the device function alone (as
-    another kernel would call it) and, with ``value``, of the value batch kernel."""
+    another kernel would call it), of the value-and-gradient reduce kernel (shared
+    memory, per-block sums) and, with ``value``, of the value batch kernel."""
     fn = chaincc.compile(SOURCES[name])
     module, _ = cuda_kernel_module(fn.unit, dtype)
     k = kernel_name(fn.name)
@@ -87,6 +88,10 @@ def ptx_of(name: str, dtype: str, value: bool = False) -> list[str]:
         ptx, _ = cuda.compile_ptx(kernel.py_func, signature(fn, dtype, which), cc=CC)
         out.append(ptx)
     t = getattr(nbtypes, dtype)
+    red = getattr(module, f"{k}_value_and_grad_reduce")
+    ptx, _ = cuda.compile_ptx(red.py_func, signature(fn, dtype, "")[:-1] + (t[:, ::1],),
+                              cc=CC)
+    out.append(ptx)
     dev = getattr(module, f"{k}_value_and_grad")
     ptx, _ = cuda.compile_ptx(dev.py_func, tuple(t[::1] if s else t for s in fn.shapes),
                               device=True, cc=CC)
