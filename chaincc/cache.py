@@ -26,7 +26,7 @@ def generator_digest() -> str:
     global _generator
     if _generator is None:
         here = Path(__file__).resolve().parent
-        files = sorted((here / "backends").glob("*.py")) + [here / "api.py"]
+        files = sorted((here / "backends").glob("*.py")) + [here / "api.py", here / "unit.py"]
         _generator = digest(*(f.read_text(encoding="utf-8") for f in files))
     return _generator
 
