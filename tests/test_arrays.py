@@ -725,7 +725,7 @@ def test_size_limit_is_refused_quickly(src: str, at: str) -> None:
     with pytest.raises(ChainccError) as info:
         chaincc.compile(src, name="big.txt")
     elapsed = time.perf_counter() - start
-    assert elapsed < 5.0
+    assert elapsed < 30.0          # refused up front, not after minutes of lowering
     assert (info.value.line, info.value.col) == (1, src.index(at) + 1)
     assert "small dense models" in info.value.message
 
