@@ -4,9 +4,12 @@ printing only; the compiler lives behind the Python API."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from . import __version__
 from .diagnostics import ChainccError
@@ -24,16 +27,48 @@ def command(name: str, help: str, configure: Configure) -> Callable[[Run], Run]:
     return register
 
 
-def fmt(v: float) -> str:
+def fmt(v) -> str:
+    """A number as its shortest exact text (``24``, ``0.1``); an array as nested lists."""
+    if isinstance(v, np.ndarray):
+        return "[" + ", ".join(fmt(x) for x in v) + "]" if v.ndim else fmt(float(v))
     text = repr(float(v))
     return text[:-2] if text.endswith(".0") else text
 
 
-def parse_assignments(items: Sequence[str], allowed: Sequence[str]) -> dict[str, float]:
-    """``x=1 y=2`` or ``x=1,y=2`` into floats; names must be parameters."""
-    out: dict[str, float] = {}
+def _split_top(item: str) -> list[str]:
+    """``x=1,W=[[1,2],[3,4]]`` at the commas outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(item):
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(item[start:i])
+            start = i + 1
+    parts.append(item[start:])
+    return [p for p in parts if p.strip()]
+
+
+def _value(text: str, name: str):
+    text = text.strip()
+    try:
+        if text.startswith("["):
+            # a JSON array of numbers: read as data, never evaluated
+            a = np.asarray(json.loads(text), dtype=np.float64)
+            if a.ndim == 0 or a.dtype == object:
+                raise ValueError
+            return a
+        return float(text)
+    except (ValueError, TypeError):
+        raise ChainccError(f"'{text}' is not a number or an array of numbers "
+                           f"(for {name})") from None
+
+
+def parse_assignments(items: Sequence[str], allowed: Sequence[str]) -> dict:
+    """``x=1 y=2``, ``x=1,y=2`` or ``W=[[1,2],[3,4]]`` into values; names must be
+    parameters."""
+    out: dict = {}
     for item in items:
-        for part in filter(None, item.split(",")):
+        for part in _split_top(item):
             name, eq, value = part.partition("=")
             name = name.strip()
             if not eq:
@@ -41,10 +76,7 @@ def parse_assignments(items: Sequence[str], allowed: Sequence[str]) -> dict[str,
             if name not in allowed:
                 raise ChainccError(f"'{name}' is not a parameter; the parameters are "
                                    f"{', '.join(allowed)}")
-            try:
-                out[name] = float(value)
-            except ValueError:
-                raise ChainccError(f"'{value.strip()}' is not a number (for {name})") from None
+            out[name] = _value(value, name)
     return out
 
 

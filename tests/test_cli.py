@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import chaincc
 from chaincc.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,3 +168,20 @@ def test_error_as_a_subprocess(tmp_path):
     assert r.stdout == ""
     assert r.stderr.startswith(f"{src}:1:")
     assert "^" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eval_takes_array_values(capsys):
+    sample = str(SAMPLES / "residual.txt")
+    point = ["W=[[0.1,0.2,0.3],[0,0.5,0],[1,0,-1]]", "b=[0,0.1,0]", "x=[1,2,3],t=[0,0,1]"]
+    code, out, _ = run(capsys, "eval", sample, *point)
+    assert code == 0, out
+    fn = chaincc.compile(Path(sample))
+    args = [[[0.1, 0.2, 0.3], [0, 0.5, 0], [1, 0, -1]], [0, 0.1, 0], [1, 2, 3], [0, 0, 1]]
+    value, grads = fn.value_and_grad(*args)
+    lines = out.strip().splitlines()
+    assert lines[0].endswith(f"= {value!r}")
+    assert lines[1] == "∂loss/∂W = " + str(grads[0].tolist())
+    code, _, err = run(capsys, "eval", sample, "W=[[1,2],[3,4]]", *point[1:])
+    assert code == 1 and "shape (3, 3)" in err and "Traceback" not in err
+    code, _, err = run(capsys, "eval", sample, "W=[[1,2", *point[1:])
+    assert code == 1 and "not a number or an array" in err
