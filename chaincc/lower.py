@@ -168,10 +168,9 @@ class Lowerer:
                     values.append(sc.memo[key])
                     continue
                 inner = Scope(dict(zip((p.name for p in fdef.params), args)), idx, sc.memo)
-                tasks.append(("memo", key, sc))
+                # the result carries the helper's name, as a binding's does
+                tasks.append(("label", fdef.name, sc, key))
                 tasks.append(("eval", fdef.body, inner))
-            elif kind == "memo":
-                task[2].memo[task[1]] = values[-1]
             elif kind == "label":
                 v = values[-1]
                 if isinstance(v, sp.Symbol) and v not in self.labels:

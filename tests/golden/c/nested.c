@@ -140,17 +140,17 @@ void f_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT g,
 
 double y(double x)
 {
-    const double _t1 = x * x;
-    const double _t2 = 1.0 + _t1;
-    const double _t3 = 2.0 * _t2;
+    const double _t1 = x * x;  /* h */
+    const double _t2 = 1.0 + _t1;  /* g */
+    const double _t3 = 2.0 * _t2;  /* f */
     return _t3;
 }
 
 double y_value_and_grad(double x, double *CHAINCC_RESTRICT grad)
 {
-    const double _t1 = x * x;
-    const double _t2 = 1.0 + _t1;
-    const double _t3 = 2.0 * _t2;
+    const double _t1 = x * x;  /* h */
+    const double _t2 = 1.0 + _t1;  /* g */
+    const double _t3 = 2.0 * _t2;  /* f */
     const double _t4 = 4.0 * x;
     grad[0] = _t4;
     return _t3;
@@ -164,9 +164,9 @@ void y_batch(size_t n, const double *CHAINCC_RESTRICT x, double *CHAINCC_RESTRIC
 #endif
     for (ptrdiff_t _i = 0; _i < _n; ++_i) {
         const double _p0 = x[_i];
-        const double _t1 = _p0 * _p0;
-        const double _t2 = 1.0 + _t1;
-        const double _t3 = 2.0 * _t2;
+        const double _t1 = _p0 * _p0;  /* h */
+        const double _t2 = 1.0 + _t1;  /* g */
+        const double _t3 = 2.0 * _t2;  /* f */
         value[_i] = _t3;
     }
 }
@@ -180,9 +180,9 @@ void y_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT x,
 #endif
     for (ptrdiff_t _i = 0; _i < _n; ++_i) {
         const double _p0 = x[_i];
-        const double _t1 = _p0 * _p0;
-        const double _t2 = 1.0 + _t1;
-        const double _t3 = 2.0 * _t2;
+        const double _t1 = _p0 * _p0;  /* h */
+        const double _t2 = 1.0 + _t1;  /* g */
+        const double _t3 = 2.0 * _t2;  /* f */
         const double _t4 = 4.0 * _p0;
         value[_i] = _t3;
         grad_x[_i] = _t4;
