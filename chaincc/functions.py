@@ -31,7 +31,7 @@ class _Unary(sp.Function):
     _float: staticmethod
 
     @classmethod
-    def eval(cls, x):  # noqa: D102 - SymPy hook
+    def _fold(cls, x):
         v = as_float(x) if isinstance(x, sp.Number) else None
         if v is None:
             return None
@@ -39,6 +39,8 @@ class _Unary(sp.Function):
             return sp.Float(cls._float(v))
         except (OverflowError, ValueError):
             return None
+
+    eval = _fold              # SymPy's hook for folding a call
 
 
 def _sigmoid(v: float) -> float:
@@ -53,10 +55,12 @@ class Relu(sp.Function):
     nargs = 1
 
     @classmethod
-    def eval(cls, x):  # noqa: D102 - SymPy hook
+    def _fold(cls, x):
         if isinstance(x, sp.Number) and x.is_extended_real:
             return x if x > 0 else sp.Integer(0)
         return None
+
+    eval = _fold              # SymPy's hook for folding a call
 
 
 class Sigmoid(_Unary):
@@ -77,7 +81,7 @@ class Where(sp.Function):
     nargs = 3
 
     @classmethod
-    def eval(cls, cond, a, b):  # noqa: D102 - SymPy hook
+    def _fold(cls, cond, a, b):
         if cond is sp.true:
             return a
         if cond is sp.false:
@@ -86,18 +90,22 @@ class Where(sp.Function):
             return a
         return None
 
+    eval = _fold              # SymPy's hook for folding a call
+
 
 class _Extremum(sp.Function):
     _pick: staticmethod
 
     @classmethod
-    def eval(cls, *args):  # noqa: D102 - SymPy hook
+    def _fold(cls, *args):
         if len(args) == 1:
             return args[0]
         values = [as_float(a) if isinstance(a, sp.Number) else None for a in args]
         if all(v is not None for v in values):
             return args[values.index(cls._pick(values))]
         return None
+
+    eval = _fold              # SymPy's hook for folding a call
 
 
 class Maximum(_Extremum):
@@ -116,12 +124,14 @@ class LogSumExp(sp.Function):
     """
 
     @classmethod
-    def eval(cls, m, *xs):  # noqa: D102 - SymPy hook
+    def _fold(cls, m, *xs):
         values = [as_float(x) if isinstance(x, sp.Number) else None for x in (m, *xs)]
         if all(v is not None for v in values):
             top = values[0]
             return sp.Float(top + math.log(sum(math.exp(v - top) for v in values[1:])))
         return None
+
+    eval = _fold              # SymPy's hook for folding a call
 
 
 def relation(cls: type, a: sp.Basic, b: sp.Basic) -> sp.Basic:
