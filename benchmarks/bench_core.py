@@ -95,16 +95,6 @@ def hand_kernels():
     return numba, seed, rosen
 
 
-def median_time(f, repeats: int) -> float:
-    f()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def paired_times(ours, theirs, repeats: int) -> tuple[float, float, float]:
     """Medians of alternating runs, and the median of the per-pair speed ratios."""
     ours()

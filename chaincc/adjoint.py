@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .functions import Maximum, Minimum, Relu, Sigmoid, Softplus, Where
+from .functions import Where
 from .ir import Output, Param, Program
 from .optimize import Builder, program
-from .rules import contributions
+from .rules import contributions, partials_may_blow_up
 
 Seeds = list[tuple[sp.Basic, sp.Expr]]
 
@@ -30,7 +30,7 @@ def sweep(prog: Program, builder: Builder, seeds: Seeds) -> dict[sp.Basic, sp.Ex
         contribs = pending.pop(stmt.target, None)
         if not contribs:
             continue
-        mask = _mask(contribs) if _unsafe(stmt.expr) else None
+        mask = _mask(contribs) if partials_may_blow_up(stmt.expr) else None
         if mask is not None:
             contribs = [c.args[1] for c in contribs]
         a = builder.emit(sp.Add(*contribs))
@@ -51,25 +51,6 @@ def _mask(contribs: list[sp.Expr]) -> sp.Basic | None:
     c = first.args[0]
     return c if all(isinstance(x, Where) and x.args[0] == c and x.args[2] == 0
                     for x in contribs) else None
-
-
-# Operations whose local derivatives stay finite wherever their arguments are finite.
-_FINITE_PARTIALS = (sp.Add, sp.sin, sp.cos, sp.tanh, sp.atan, sp.erf, sp.erfc, sp.Abs,
-                    sp.sign, sp.floor, sp.ceiling, Relu, Sigmoid, Softplus, Where, Maximum,
-                    Minimum)
-
-
-def _unsafe(expr: sp.Basic) -> bool:
-    """Whether a local derivative may be inf or nan at finite arguments (a division, a
-    log or root near 0, an overflowing exp): then a masked adjoint must stay masked, so
-    that ``where`` differentiates only the branch it picked (0 · inf would be nan)."""
-    if isinstance(expr, _FINITE_PARTIALS):
-        return False
-    if isinstance(expr, sp.Mul):
-        return any(isinstance(f, sp.Pow) for f in expr.args)
-    if isinstance(expr, sp.Pow):
-        return not (expr.exp.is_Integer and expr.exp > 0)
-    return True
 
 
 def _builder(prog: Program) -> Builder:

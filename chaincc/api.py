@@ -5,6 +5,7 @@ source in unit.py."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import ModuleType
 
@@ -46,6 +47,7 @@ class Function:
         self._derived: dict[str, tuple[Program, ModuleType]] = {}
         self._loops: dict[tuple[str, tuple[bool, ...]], ModuleType] = {}
         self._natives: dict[tuple[str, str], object] = {}
+        self._backend: dict[str, bool] = {}
         self._statements: tuple[int, int] = tuple(info["statements"])
 
     def __repr__(self) -> str:
@@ -133,7 +135,7 @@ class Function:
         if reduce not in (None, "sum", "mean"):
             raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
         batch, xs, shared = prepare(values, params, shapes)
-        sizes = [int(np.prod(s, dtype=np.int64)) for s in outputs]
+        sizes = [math.prod(s) for s in outputs]
         if out is not None:
             out = _check_out(out, batch, outputs, reduce)
         if self._native(which):
@@ -142,7 +144,7 @@ class Function:
         if batch is None:
             r = self._scalar_kernel(which)(*xs)
             return split_outputs([r] if sum(sizes) == 1 else list(r), outputs)
-        n = int(np.prod(batch, dtype=np.int64))
+        n = math.prod(batch)
         fname = self._fname(which)
         loops = self._loops.get((which, shared))
         if loops is None:
@@ -169,17 +171,22 @@ class Function:
         return out or [o.reshape(batch + s) for o, s in zip(outs, outputs)]
 
     def _native(self, which: str) -> bool:
-        """Whether this program runs on the LLVM backend (large programs)."""
-        from .native import NATIVE_STATEMENTS
-        if which in ("value", "vg"):
-            return self._statements[0 if which == "value" else 1] > NATIVE_STATEMENTS
-        return len(self._derive(which)[0].body) > NATIVE_STATEMENTS
+        """Whether this program runs on the LLVM backend (large programs); decided once
+        per program, off the per-call path."""
+        if which not in self._backend:
+            from .native import NATIVE_STATEMENTS
+            if which in ("value", "vg"):
+                size = self._statements[0 if which == "value" else 1]
+            else:
+                size = len(self._derive(which)[0].body)
+            self._backend[which] = size > NATIVE_STATEMENTS
+        return self._backend[which]
 
     def _evaluate_native(self, which, batch, xs, shapes, shared, sizes, outputs, reduce,
                          out=None):
         from . import native
         from .backends.numba_cpu import REDUCE_CHUNKS
-        n = 1 if batch is None else int(np.prod(batch, dtype=np.int64))
+        n = 1 if batch is None else math.prod(batch)
 
         def kernel(kind: str):
             key = (which, kind)
@@ -301,7 +308,7 @@ class Function:
         return tuple(self._run_derived("hvp", values + [self._flat_direction(direction)]))
 
     def _flat_direction(self, direction) -> np.ndarray:
-        total = sum(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
+        total = sum(math.prod(s) for s in self.shapes)
         if isinstance(direction, (tuple, list)) and len(direction) == len(self.params) \
                 and len(self.params) != total:
             parts = [np.asarray(d, dtype=np.float64).reshape(-1) for d in direction]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
@@ -90,13 +91,13 @@ def prepare(values: list, names: Sequence[str], shapes: Sequence[tuple[int, ...]
     if not any(batch_shapes):
         return None, [a if isinstance(a, float) else np.ascontiguousarray(a).reshape(-1)
                       for a in arrays], (True,) * len(arrays)
-    n = int(np.prod(batch, dtype=np.int64))
+    n = math.prod(batch)
     out: list = []
     for a, b, shape in zip(arrays, batch_shapes, shapes):
         if isinstance(a, float):
             out.append(a)
             continue
-        size = int(np.prod(shape, dtype=np.int64))
+        size = math.prod(shape)
         if not b:                                # shared by every point
             out.append(a if not shape else np.ascontiguousarray(a).reshape(-1))
             if not shape:
@@ -154,7 +155,7 @@ def split_outputs(flat: Sequence[float], shapes: Sequence[tuple[int, ...]]) -> l
     shape."""
     out, k = [], 0
     for s in shapes:
-        size = int(np.prod(s, dtype=np.int64))
+        size = math.prod(s)
         part = flat[k:k + size]
         k += size
         out.append(float(part[0]) if not s else np.asarray(part, dtype=np.float64).reshape(s))

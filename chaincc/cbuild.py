@@ -8,6 +8,7 @@ build of the same function costs one ``dlopen``.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import shlex
 import shutil
@@ -114,7 +115,7 @@ class CFunction:
         outputs = [self.out_shape]
         if which == "vg":
             outputs += [self.out_shape + s for s in self.shapes]
-        sizes = [int(np.prod(s, dtype=np.int64)) for s in outputs]
+        sizes = [math.prod(s) for s in outputs]
         one, many = self._kernels[which]
         batch, xs, shared = prepare(values, self.params, self.shapes)
         if batch is None:
@@ -125,7 +126,7 @@ class CFunction:
             r = one(*(_arg(x) for x in xs), *(_ptr(b) for b in bufs))
             flat = np.concatenate([[] if self.out_shape else [r], *bufs])
             return split_outputs(list(flat), outputs)
-        n = int(np.prod(batch, dtype=np.int64))
+        n = math.prod(batch)
         # the C batch functions take every input per point
         ins = [(np.full(n, x) if isinstance(x, float) else np.tile(x, n)) if s else x
                for x, s in zip(xs, shared)]

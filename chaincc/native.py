@@ -4,6 +4,7 @@ the Numba kernels (one flat array per output, n points × its size)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -21,7 +22,7 @@ def _inputs(xs: Sequence, shapes: Sequence[tuple[int, ...]], shared: Sequence[bo
     for x, shape, sh in zip(xs, shapes, shared):
         a = np.ascontiguousarray(np.atleast_1d(np.asarray(x, dtype=np.float64)))
         keep.append(a)
-        size = int(np.prod(shape, dtype=np.int64))
+        size = math.prod(shape)
         for k in range(size):
             bases.append(a.ctypes.data + 8 * k)
             strides.append(0 if sh else size)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from collections.abc import Sequence
 
 import sympy as sp
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
@@ -311,10 +310,3 @@ class Kernel:
         self._engine.finalize_object()
         proto = POINTS if kind == "points" else SUM
         self.call = proto(self._engine.get_function_address(symbol))
-
-
-def pointer_table(arrays: Sequence, strides: Sequence[int]):
-    """ctypes arrays of base pointers and strides (the arrays must stay alive)."""
-    ptrs = (ctypes.c_void_p * max(1, len(arrays)))(*[a.ctypes.data for a in arrays])
-    st = (ctypes.c_int64 * max(1, len(strides)))(*strides)
-    return ptrs, st
