@@ -14,32 +14,86 @@ import sympy as sp
 
 from .functions import Where
 from .ir import Output, Param, Program
+from .logic import Not, Or, conjunction
 from .optimize import Builder, program
 from .rules import contributions, partials_may_blow_up
 
 Seeds = list[tuple[sp.Basic, sp.Expr]]
 
 
+class _Adjoint:
+    """The contributions to one value's adjoint, gathered before its statement is reached.
+
+    ``plain`` contributions always count. A ``masked`` contribution counts only where its
+    condition holds: it reached the value through a branch of ``where`` (and whatever the
+    branch computed), so where the condition fails the branch was not taken and must add
+    nothing, even when its value or its partials are nan or inf there. Masked
+    contributions are propagated unmasked, with their condition beside them, and are
+    selected (never multiplied by 0) where they meet plain ones or reach an input.
+    """
+
+    __slots__ = ("plain", "masked")
+
+    def __init__(self) -> None:
+        self.plain: list[sp.Expr] = []
+        self.masked: dict[sp.Basic, list[sp.Expr]] = {}
+
+    def add(self, mask: sp.Basic | None, c: sp.Expr) -> None:
+        if mask is None:
+            self.plain.append(c)
+        elif mask is not sp.false:
+            self.masked.setdefault(mask, []).append(c)
+
+    def gather(self, builder: Builder) -> tuple[sp.Basic | None, sp.Expr, bool]:
+        """``(condition, adjoint, selected)``: the adjoint counts where the condition holds
+        (None: everywhere); ``selected`` when it is already zero wherever it does not."""
+        if not self.masked:
+            return None, builder.emit(sp.Add(*self.plain)), True
+        if not self.plain and len(self.masked) == 1:
+            (mask, cs), = self.masked.items()
+            return mask, builder.emit(sp.Add(*cs)), False
+        selected = [Where(m, sp.Add(*cs), 0) for m, cs in self.masked.items()]
+        a = builder.emit(sp.Add(*self.plain, *selected))
+        return (None if self.plain else Or(*self.masked)), a, True
+
+    def total(self, builder: Builder) -> sp.Expr:
+        """The adjoint as a value: zero wherever no contribution counts."""
+        mask, a, selected = self.gather(builder)
+        return a if selected else builder.emit(Where(mask, a, 0))
+
+
 def sweep(prog: Program, builder: Builder, seeds: Seeds) -> dict[sp.Basic, sp.Expr]:
     """Adjoints of the program's inputs given seeds on its values: one reverse sweep."""
-    pending: dict[sp.Basic, list[sp.Expr]] = {}
+    pending: dict[sp.Basic, _Adjoint] = {}
+
+    def push(arg: sp.Basic, mask: sp.Basic | None, c: sp.Expr) -> None:
+        if isinstance(arg, sp.Symbol) and c != 0:
+            pending.setdefault(arg, _Adjoint()).add(mask, c)
+
     for target, seed in seeds:
-        if isinstance(target, sp.Symbol) and seed != 0:
-            pending.setdefault(target, []).append(seed)
+        push(target, None, seed)
     for stmt in reversed(prog.body):
-        contribs = pending.pop(stmt.target, None)
-        if not contribs:
+        entry = pending.pop(stmt.target, None)
+        if entry is None:
             continue
-        mask = _mask(contribs) if partials_may_blow_up(stmt.expr) else None
-        if mask is not None:
-            contribs = [c.args[1] for c in contribs]
-        a = builder.emit(sp.Add(*contribs))
+        mask, a, _ = entry.gather(builder)
         if a == 0:
             continue
+        if isinstance(stmt.expr, Where):
+            # where selects: each branch gets the whole adjoint where it was taken
+            cond, x, y = stmt.expr.args
+            push(x, conjunction(mask, cond), a)
+            push(y, conjunction(mask, Not(cond)), a)
+            continue
+        if mask is None and not entry.masked and partials_may_blow_up(stmt.expr):
+            inner = _mask(entry.plain)
+            if inner is not None:
+                # every contribution is where(c, v, 0) (relu, max, min): keep c beside
+                # the value rather than multiply a partial that may be inf by 0
+                mask, a = inner, builder.emit(sp.Add(*(c.args[1] for c in entry.plain)))
         for arg, c in contributions(stmt.expr, stmt.target, a):
-            pending.setdefault(arg, []).append(c if mask is None else Where(mask, c, 0))
-    return {s: builder.emit(sp.Add(*pending[s])) for s in prog.input_symbols
-            if s in pending}
+            push(arg, mask, c)
+    return {s: pending[s].total(builder) for s in prog.input_symbols if s in pending}
 
 
 def _mask(contribs: list[sp.Expr]) -> sp.Basic | None:

@@ -139,6 +139,8 @@ def relation(cls: type, a: sp.Basic, b: sp.Basic) -> sp.Basic:
     comparisons with NaN are false and ``!=`` is true (SymPy raises instead)."""
     if any(x is sp.nan or x is sp.zoo for x in (a, b)):
         return sp.true if cls is sp.Ne else sp.false
+    if a == b and a.free_symbols:
+        return cls(a, b, evaluate=False)    # x >= x is false and x != x true at NaN
     return cls(a, b)
 
 

@@ -20,6 +20,7 @@ from .builtins import BUILTINS, CONSTANTS, Builtin
 from .diagnostics import ChainccError
 from .functions import relation
 from .ir import Output, Param, Program
+from .logic import Not, Or
 from .optimize import Builder, program
 from .source import Source, Span
 
@@ -34,9 +35,19 @@ RELATIONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!="
 
 @dataclass
 class Scope:
+    """Where an expression is evaluated: a frame (the function being defined, or one
+    inlined call of a helper) and the statements visible from it.
+
+    A binding's names are looked up where it is used, so its value depends on the frame
+    that uses it: the memo of evaluated bindings is keyed by the frame, and two uses share a
+    value only within one frame (or two calls with the same arguments, which are one frame).
+    """
+
     locals: dict[str, object]
     limit: int                                   # statements before this index are visible
     memo: dict = field(default_factory=dict)     # shared by one function's lowering
+    frame: tuple = ("root",)                     # the call this scope belongs to
+    function: str = ""                           # the function whose body this frame runs
 
 
 class Globals:
@@ -115,18 +126,44 @@ class Lowerer:
         return None
 
     def _split(self, name: str, scope: Scope) -> list[str] | None:
-        """Split ``xy`` wholly into names in scope, longest name first (with backtracking)."""
-        stack: list[tuple[int, list[str]]] = [(0, [])]
-        while stack:
-            pos, parts = stack.pop()
-            if pos == len(name):
-                return parts
-            # push shorter candidates first so the longest is tried first
-            for end in range(pos + 1, len(name) + 1):
-                piece = name[pos:end]
-                if self._kind(piece, scope) is not None:
-                    stack.append((end, parts + [piece]))
-        return None
+        """Split ``xy`` wholly into names in scope, longest name first (with backtracking).
+
+        The split a longest-first search with backtracking finds is computed in time
+        linear in ``len(name)`` times the number of distinct lengths of names in scope:
+        ``ok[i]`` says whether ``name[i:]`` splits, filled from the end; the split then
+        takes, at each position, the longest name whose remainder splits."""
+        lengths = sorted({len(n) for n in (*scope.locals, *self.globals.defs, *BUILTINS,
+                                           *CONSTANTS) if 0 < len(n) <= len(name)},
+                         reverse=True)
+        size = len(name)
+        ok = [False] * (size + 1)
+        ok[size] = True
+        choice = [0] * size
+        for pos in range(size - 1, -1, -1):
+            for k in lengths:
+                if pos + k <= size and ok[pos + k] \
+                        and self._kind(name[pos:pos + k], scope) is not None:
+                    ok[pos], choice[pos] = True, k
+                    break
+        if not ok[0]:
+            return None
+        parts, pos = [], 0
+        while pos < size:
+            parts.append(name[pos:pos + choice[pos]])
+            pos += choice[pos]
+        return parts
+
+    def unknown(self, node: S.Name, scope: Scope) -> ChainccError:
+        """An unknown name; when another function has a parameter of that name, say that
+        a function sees only its own parameters (a helper does not see its caller's)."""
+        owners = [st.name for st in self.module.statements if isinstance(st, S.FuncDef)
+                  and st.name != scope.function and any(p.name == node.id for p in st.params)]
+        if owners:
+            return self.error(
+                f"unknown name '{node.id}': it is a parameter of '{owners[0]}', and "
+                f"'{scope.function}' sees only its own parameters and the bindings, functions "
+                "and constants above it (pass it as an argument)", node.span)
+        return self.error(f"unknown name '{node.id}'", node.span)
 
     def _callable(self, name: str, scope: Scope) -> bool:
         return self._kind(name, scope)[0] in ("function", "builtin")
@@ -167,7 +204,8 @@ class Lowerer:
                 if key in sc.memo:
                     values.append(sc.memo[key])
                     continue
-                inner = Scope(dict(zip((p.name for p in fdef.params), args)), idx, sc.memo)
+                inner = Scope(dict(zip((p.name for p in fdef.params), args)), idx, sc.memo,
+                              key, fdef.name)
                 # the result carries the helper's name, as a binding's does
                 tasks.append(("label", fdef.name, sc, key))
                 tasks.append(("eval", fdef.body, inner))
@@ -229,7 +267,7 @@ class Lowerer:
         if k is None:
             parts = self._split(node.id, scope)
             if parts is None or any(self._callable(p, scope) for p in parts):
-                raise self.error(f"unknown name '{node.id}'", node.span)
+                raise self.unknown(node, scope)
             tasks.append(("mul", len(parts), node))
             for p in reversed(parts):
                 tasks.append(("eval", S.Name(node.span, p), scope))
@@ -239,12 +277,13 @@ class Lowerer:
             values.append(payload)
         elif what == "binding":
             idx, st = payload
-            key = ("binding", idx)
+            key = ("binding", idx, scope.frame)
             if key in scope.memo:
                 values.append(scope.memo[key])
                 return
             tasks.append(("label", st.name, scope, key))
-            tasks.append(("eval", st.value, Scope(scope.locals, idx, scope.memo)))
+            tasks.append(("eval", st.value, Scope(scope.locals, idx, scope.memo, scope.frame,
+                                                  scope.function)))
         else:
             raise self.error(f"'{node.id}' is a function; call it with arguments: "
                              f"{node.id}(...)", node.span)
@@ -328,7 +367,7 @@ class Lowerer:
                               if A.shape_of(x) else emit(sp.Mul(-1, x)))
         elif isinstance(node, S.Not):
             x = self._cond(values.pop(), node.operand)
-            values.append(A.elementwise(sp.Not, [x], emit, raw=True))
+            values.append(A.elementwise(Not, [x], emit, raw=True))
         elif isinstance(node, S.Transpose):
             x = self._number(values.pop(), node.operand)
             values.append(self._transpose(x, node.operand))
@@ -351,7 +390,7 @@ class Lowerer:
         elif isinstance(node, S.BoolOp):
             r, l = values.pop(), values.pop()
             l, r = self._cond(l, node.left), self._cond(r, node.right)
-            f = sp.And if node.op == "and" else sp.Or
+            f = sp.And if node.op == "and" else Or
             values.append(self._broadcast(f, [l, r], node, [node.left, node.right], emit))
         elif isinstance(node, S.Compare):
             r, l = values.pop(), values.pop()
@@ -464,7 +503,8 @@ class Lowerer:
             params.append(Param(p.name, p.shape, tuple(arr.reshape(-1))))
         builder = Builder()
         self.labels = {}
-        value = self.lower_expr(fdef.body, Scope(locals_, index), builder, fdef.name_span)
+        root = Scope(locals_, index, function=fdef.name)
+        value = self.lower_expr(fdef.body, root, builder, fdef.name_span)
         value = self._number(value, fdef.body)
         out = Output("value", A.shape_of(value), tuple(A.flat(value)))
         return program(fdef.name, tuple(params), builder, (out,), fdef.span.line,
