@@ -16,6 +16,7 @@ from sympy.logic.boolalg import Boolean
 
 from . import arrays as A
 from . import syntax as S
+from .arith import binary, literal
 from .builtins import BUILTINS, CONSTANTS, Builtin
 from .diagnostics import ChainccError
 from .functions import relation
@@ -66,10 +67,7 @@ class Globals:
 
 
 def _number(node: S.Num) -> sp.Expr:
-    text = node.text
-    if text.isdigit():
-        return sp.Integer(int(text))
-    return sp.Rational(text)
+    return literal(node.text)
 
 
 def is_cond(v) -> bool:
@@ -95,7 +93,15 @@ class Lowerer:
         self.module = module
         self.source = source
         self.globals = Globals(module)
+        # One statement pool, memo and set of labels for the whole module: a helper's
+        # body lowered for some arguments is shared by every later function that calls it
+        # with the same arguments (a chain of functions each calling the one before lowers
+        # in linear time). Statements are pure functions of their operands, so sharing is
+        # exact; each function's Program keeps only the statements its value needs.
+        self.builder = Builder()
+        self.memo: dict = {}
         self.labels: dict[sp.Symbol, str] = {}
+        self._start = 0                          # the pool's size when a function began
 
     def error(self, message: str, span: Span) -> ChainccError:
         return ChainccError(message, span, self.source)
@@ -172,7 +178,7 @@ class Lowerer:
     def lower_expr(self, root: S.Node, scope: Scope, builder: Builder, span: Span):
         def emit(e: sp.Basic) -> sp.Expr:
             # checked per statement: one array operation (A @ B) can emit millions alone
-            if builder.counter > MAX_OPERATIONS:
+            if builder.counter - self._start > MAX_OPERATIONS:
                 raise self.too_big(span)
             return builder.emit(e)
 
@@ -181,7 +187,7 @@ class Lowerer:
         steps = 0
         while tasks:
             steps += 1
-            if steps % 4096 == 0 and builder.counter > MAX_OPERATIONS:
+            if steps % 4096 == 0 and builder.counter - self._start > MAX_OPERATIONS:
                 raise self.too_big(span)
             task = tasks.pop()
             kind = task[0]
@@ -214,7 +220,7 @@ class Lowerer:
                 if isinstance(v, sp.Symbol) and v not in self.labels:
                     self.labels[v] = task[1]
                 task[2].memo[task[3]] = v
-        if builder.counter > MAX_OPERATIONS:
+        if builder.counter - self._start > MAX_OPERATIONS:
             raise self.too_big(span)
         assert len(values) == 1
         return values[0]
@@ -341,9 +347,8 @@ class Lowerer:
             except A.ShapeError:
                 raise self.error(f"cannot multiply {self.describe(ln, l)} @ "
                                  f"{self.describe(rn, r)}", node.span) from None
-        make = {"+": lambda a, b: sp.Add(a, b), "-": lambda a, b: sp.Add(a, sp.Mul(-1, b)),
-                "*": lambda a, b: sp.Mul(a, b), "/": lambda a, b: sp.Mul(a, sp.Pow(b, -1)),
-                "^": lambda a, b: sp.Pow(a, b)}[op]
+        def make(a, b):
+            return binary(op, a, b)        # IEEE: numbers fold in float64
         if not A.shape_of(l) and not A.shape_of(r):
             return emit(make(l, r))
         self._fits(_broadcast_size([l, r]), node)
@@ -501,14 +506,16 @@ class Lowerer:
                 arr[idx] = sp.Symbol(f"{p.name}[{','.join(map(str, idx))}]")
             locals_[p.name] = arr
             params.append(Param(p.name, p.shape, tuple(arr.reshape(-1))))
-        builder = Builder()
-        self.labels = {}
-        root = Scope(locals_, index, function=fdef.name)
-        value = self.lower_expr(fdef.body, root, builder, fdef.name_span)
+        self._start = self.builder.counter
+        root = Scope(locals_, index, self.memo, ("root", index), fdef.name)
+        value = self.lower_expr(fdef.body, root, self.builder, fdef.name_span)
         value = self._number(value, fdef.body)
         out = Output("value", A.shape_of(value), tuple(A.flat(value)))
-        return program(fdef.name, tuple(params), builder, (out,), fdef.span.line,
+        prog = program(fdef.name, tuple(params), self.builder, (out,), fdef.span.line,
                        tuple(self.labels.items()))
+        if len(prog.body) > MAX_OPERATIONS:
+            raise self.too_big(fdef.name_span)
+        return prog
 
 
 def lower_module(module: S.Module, source: Source | None = None) -> list[Program]:
