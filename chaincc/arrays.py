@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import sympy as sp
 
-from .functions import LogSumExp, Maximum, maximum, minimum
+from .functions import LogSumExp, maximum, minimum
 
 Emit = Callable[[sp.Basic], sp.Expr]
 
@@ -133,7 +133,7 @@ def logsumexp_row(xs: list, emit: Emit) -> sp.Expr:
     exact rather than a cancellation."""
     if len(xs) == 1:
         return xs[0]
-    m = emit(Maximum(*xs))
+    m = emit(maximum(*xs))
     return emit(LogSumExp(m, *xs))
 
 
