@@ -6,12 +6,12 @@ from __future__ import annotations
 import sympy as sp
 
 from .diagnostics import ChainccError
-from .functions import Maximum, Minimum, Where
+from .functions import Where, maximum, minimum
 from .ir import Output, Param, Program
 from .optimize import Builder, program
 from .rules import RULES
 
-_TRANSLATE = {sp.Max: Maximum, sp.Min: Minimum}
+_TRANSLATE = {sp.Max: maximum, sp.Min: minimum}     # chains of two-argument extrema
 
 
 def _known(node: sp.Basic) -> bool:
