@@ -1,4 +1,5 @@
-"""Built-in functions and constants of the source language."""
+"""Built-in functions and constants of the source language: the registry's operations
+(ops.py) by their language names, and the array builtins."""
 
 from __future__ import annotations
 
@@ -7,20 +8,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .functions import (
-    Cbrt,
-    Relu,
-    Sigmoid,
-    Softplus,
-    Where,
-    expm1,
-    hypot,
-    log1p,
-    log2,
-    log10,
-    maximum,
-    minimum,
-)
+from .arith import binary
+from .functions import Where, maximum, minimum
+from .ops import BY_NAME, OPS, maker
 
 
 @dataclass(frozen=True)
@@ -32,25 +22,33 @@ class Builtin:
     make: Callable[..., sp.Expr] | None = None
 
 
+_LOG = maker(BY_NAME["log"])
+
+
 def _log(x: sp.Expr, base: sp.Expr | None = None) -> sp.Expr:
-    return sp.log(x) if base is None else sp.log(x) / sp.log(base)
+    """log(x), or log(x, b) = log(x) / log(b) as a division (as the kernels compute it
+    when b is a parameter)."""
+    if base is None:
+        return _LOG(x)
+    return binary("/", _LOG(x), _LOG(base))
 
 
-_ONE: dict[str, Callable[[sp.Expr], sp.Expr]] = {
-    "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "asin": sp.asin, "acos": sp.acos,
-    "atan": sp.atan, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "asinh": sp.asinh,
-    "acosh": sp.acosh, "atanh": sp.atanh, "exp": sp.exp, "expm1": expm1, "ln": sp.log,
-    "log1p": log1p, "log2": log2, "log10": log10, "sqrt": sp.sqrt, "cbrt": Cbrt,
-    "abs": sp.Abs, "sign": sp.sign, "floor": sp.floor, "ceil": sp.ceiling, "erf": sp.erf,
-    "erfc": sp.erfc, "relu": Relu, "sigmoid": Sigmoid, "softplus": Softplus,
+def _sqrt(x: sp.Expr) -> sp.Expr:
+    return binary("^", x, sp.Rational(1, 2))
+
+
+def _pow(a: sp.Expr, b: sp.Expr) -> sp.Expr:
+    return binary("^", a, b)
+
+
+BUILTINS: dict[str, Builtin] = {
+    n: Builtin(n, op.arity or 1, op.arity, "elementwise", maker(op))
+    for op in OPS if op.arity is not None and op.builtin for n in op.names
 }
-
-BUILTINS: dict[str, Builtin] = {n: Builtin(n, 1, 1, "elementwise", f) for n, f in _ONE.items()}
 BUILTINS.update({
     "log": Builtin("log", 1, 2, "elementwise", _log),
-    "atan2": Builtin("atan2", 2, 2, "elementwise", sp.atan2),
-    "pow": Builtin("pow", 2, 2, "elementwise", sp.Pow),
-    "hypot": Builtin("hypot", 2, 2, "elementwise", hypot),
+    "sqrt": Builtin("sqrt", 1, 1, "elementwise", _sqrt),
+    "pow": Builtin("pow", 2, 2, "elementwise", _pow),
     "where": Builtin("where", 3, 3, "where", Where),
     "min": Builtin("min", 1, None, "extremum", minimum),
     "max": Builtin("max", 1, None, "extremum", maximum),

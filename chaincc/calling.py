@@ -1,116 +1,318 @@
-"""Binding call arguments to parameters, and NumPy broadcasting for the batch kernels."""
+"""The calling convention's parts, written once for every target: binding arguments to
+parameters, checking that each is a real number or an array of them and converting it to
+the target's dtype, NumPy broadcasting of batch dimensions, the ``out=`` and ``reduce=``
+checks, and shaping kernel outputs. Also the thread pool the CPU batch kernels run on."""
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
+
+from .diagnostics import ChainccError
+
+REDUCE = (None, "sum", "mean")
+FLOAT64 = np.dtype(np.float64)
+
+
+class ArgumentError(ChainccError):
+    """A call's arguments do not fit the function: shapes, batch dimensions, ``out=``,
+    ``reduce=``."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """A call's argument of the wrong kind (not a real number or an array of them), or
+    arguments that do not bind to the parameters."""
 
 
 def bind(params: Sequence[str], fname: str, args: tuple, kwargs: dict) -> list:
     """Arguments in parameter order, by position or by name, as Python calls bind them."""
     if len(args) > len(params):
-        raise TypeError(f"{fname}() takes {len(params)} argument"
-                        f"{'s' if len(params) != 1 else ''} ({', '.join(params)}) "
-                        f"but {len(args)} were given")
+        raise ArgumentTypeError(f"{fname}() takes {len(params)} argument"
+                                f"{'s' if len(params) != 1 else ''} ({', '.join(params)}) "
+                                f"but {len(args)} were given")
+    if not kwargs and len(args) == len(params):
+        return list(args)
     out: list = list(args) + [None] * (len(params) - len(args))
     given = [True] * len(args) + [False] * (len(params) - len(args))
     index = {p: i for i, p in enumerate(params)}
     for k, v in kwargs.items():
         if k not in index:
-            raise TypeError(f"{fname}() got an unexpected argument '{k}'; its parameters "
-                            f"are {', '.join(params) or 'none'}")
+            raise ArgumentTypeError(f"{fname}() got an unexpected argument '{k}'; its "
+                                    f"parameters are {', '.join(params) or 'none'}")
         i = index[k]
         if given[i]:
-            raise TypeError(f"{fname}() got multiple values for parameter '{k}'")
+            raise ArgumentTypeError(f"{fname}() got multiple values for parameter '{k}'")
         out[i], given[i] = v, True
     missing = [p for p, g in zip(params, given) if not g]
     if missing:
-        raise TypeError(f"{fname}() missing value for parameter"
-                        f"{'s' if len(missing) > 1 else ''} "
-                        f"{', '.join(repr(m) for m in missing)}")
+        raise ArgumentTypeError(f"{fname}() missing value for parameter"
+                                f"{'s' if len(missing) > 1 else ''} "
+                                f"{', '.join(repr(m) for m in missing)}")
     return out
 
 
-def is_scalar(v) -> bool:
-    return isinstance(v, numbers.Real) or (isinstance(v, np.ndarray) and v.ndim == 0) \
-        or isinstance(v, np.generic)
+def check_reduce(reduce: object) -> None:
+    if not (reduce is None or (isinstance(reduce, str) and reduce in REDUCE)):
+        raise ArgumentError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
 
 
-def as_float(v, name: str) -> float:
+# -- one argument: a real number, or an array of them --------------------------------------
+def _not_real(v: object, name: str) -> ArgumentTypeError:
+    if isinstance(v, np.ndarray):
+        what = f"an array of {v.dtype}"
+    else:
+        what = "None" if v is None else type(v).__name__
+        if isinstance(v, (str, bytes)) and len(v) <= 20:
+            what += f" {v!r}"
+    if isinstance(v, (str, bytes, bytearray)) or getattr(v, "dtype", None) is not None \
+            and v.dtype.kind in "SU":
+        hint = "; text is not converted, pass float(...) of it"
+    elif isinstance(v, (complex, np.complexfloating)) or getattr(v, "dtype", None) \
+            is not None and v.dtype.kind == "c":
+        hint = "; chaincc computes with real numbers and never drops an imaginary part " \
+            "(pass .real explicitly if that is what you mean)"
+    elif isinstance(v, Decimal):
+        hint = "; convert it with float(...)"
+    else:
+        hint = ""
+    return ArgumentTypeError(f"parameter '{name}' must be a real number or an array of "
+                             f"them, got {what}{hint}")
+
+
+def _to_float(v: object, name: str) -> float:
     try:
-        return float(v)
+        return float(v)                                       # type: ignore[arg-type]
+    except OverflowError:
+        raise ArgumentError(f"parameter '{name}' is out of the float64 range") from None
     except (TypeError, ValueError):
-        raise TypeError(f"parameter '{name}' must be a real number or an array of them, "
-                        f"got {type(v).__name__}") from None
+        raise _not_real(v, name) from None
 
 
-def _shape_text(shape: tuple[int, ...]) -> str:
+def real_scalar(v: object, name: str) -> float | None:
+    """``v`` as a float if it is one real number (a Python or NumPy real or bool, or a
+    0-d array of one), None if it is something else that may be an array; an
+    ArgumentTypeError for None, text, bytes, Decimal, complex numbers and other
+    non-numbers."""
+    if type(v) is float:
+        return v                                              # type: ignore[return-value]
+    if isinstance(v, np.ndarray):
+        return _to_float(real_array(v, name, FLOAT64), name) \
+            if v.ndim == 0 else None
+    if isinstance(v, (numbers.Real, np.bool_)):
+        return _to_float(v, name)
+    if v is None or isinstance(v, (str, bytes, bytearray, complex, Decimal, np.generic,
+                                   numbers.Number)):
+        raise _not_real(v, name)
+    return None
+
+
+def real_array(v: object, name: str, dtype: np.dtype) -> np.ndarray:
+    """``v`` as an array of ``dtype``: real numbers, integers or bools only; never text
+    (which NumPy would parse), complex numbers (whose imaginary part it would drop) or a
+    masked array (whose mask it would ignore)."""
+    if isinstance(v, np.ma.MaskedArray):
+        raise ArgumentTypeError(f"parameter '{name}' is a masked array, whose mask chaincc "
+                                f"would ignore; pass numpy.ma.filled(a, value) or a.data")
+    if v is None or isinstance(v, (str, bytes, bytearray, complex, Decimal)):
+        raise _not_real(v, name)
+    try:
+        a = np.asarray(v)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"parameter '{name}' must be a real number or an array of "
+                                f"them (nested lists of equal lengths work), got "
+                                f"{type(v).__name__}") from None
+    kind = a.dtype.kind
+    if kind == "O":
+        for e in a.flat:
+            if real_scalar(e, name) is None:
+                raise _not_real(e, name)
+        try:
+            return a.astype(dtype)
+        except OverflowError:
+            raise ArgumentError(f"parameter '{name}' is out of the float64 range") from None
+    if kind not in "fiub":
+        raise _not_real(a, name)
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def prepare(values: list, names: Sequence[str], shapes: Sequence[tuple[int, ...]]
-            ) -> tuple[tuple[int, ...] | None, list, tuple[bool, ...]]:
-    """Arguments for parameters of fixed shapes, with leading batch dimensions.
+# -- a call's arguments, prepared for a kernel ----------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call's arguments, ready for a kernel.
 
-    Returns (batch shape, kernel arguments, which are shared). The batch shape is None
-    when no argument
-    has batch dimensions: then the scalar kernel runs once, taking floats for scalar
-    parameters and flat float64 arrays for array parameters. Otherwise each argument is
-    per point — (n,) for a scalar parameter, (n * size,) row by row for an array one — or
-    shared
-    (a float, or a flat array), and the batch kernels broadcast the shared ones.
+    ``args[j]`` is a float (a scalar shared by every point), a flat array of parameter
+    j's size (shared), or a flat array of ``n`` × that size (per point, point after
+    point); arrays are host arrays in the target's dtype or device arrays in place.
+    ``n`` is 1 for a call without batch dimensions (every argument shared).
     """
-    arrays: list = []
-    batch_shapes: list[tuple[int, ...]] = []
+
+    n: int
+    args: tuple
+    shared: tuple[bool, ...]
+    shapes: tuple[tuple[int, ...], ...]      # the parameters' shapes
+    outputs: tuple[tuple[int, ...], ...]     # the outputs' shapes (one point's)
+    sizes: tuple[int, ...]                   # each output's values per point
+    on_device: bool = False
+
+
+def prepare(values: Sequence, names: Sequence[str], shapes: Sequence[tuple[int, ...]],
+            outputs: Sequence[tuple[int, ...]], fname: str, dtype: np.dtype = FLOAT64,
+            device_view: Callable[[object], object | None] | None = None
+            ) -> tuple[tuple[int, ...] | None, Call]:
+    """Arguments for parameters of fixed shapes, with leading batch dimensions: the batch
+    shape (None when no argument has batch dimensions) and the prepared call.
+
+    Host arguments broadcast as NumPy does. Device arrays (where ``device_view`` finds
+    them) are used in place, so they must be in ``dtype`` and have the full batch shape,
+    or none for a shared array parameter.
+    """
+    got: list = []                       # (value, batch shape, on device) per parameter
     for v, name, shape in zip(values, names, shapes):
-        if not shape and is_scalar(v):
-            arrays.append(as_float(v, name))
-            batch_shapes.append(())
-            continue
-        try:
-            a = np.asarray(v, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"parameter '{name}' must be a real number or an array of them, "
-                            f"got {type(v).__name__}") from None
-        k = len(shape)
-        if a.ndim < k or a.shape[a.ndim - k:] != shape:
-            want = f"shape {_shape_text(shape)} (or a batch of them, shape (..., " \
+        d = device_view(v) if device_view is not None else None
+        if d is not None:
+            if d.dtype != dtype:
+                raise ArgumentTypeError(
+                    f"parameter '{name}' is a {d.dtype} device array but {fname} was "
+                    f"compiled for {dtype.name}; convert it, or compile with "
+                    f"dtype=numpy.{d.dtype}")
+            a = d
+        else:
+            if not shape:
+                f = real_scalar(v, name)
+                if f is not None:
+                    got.append((f, (), False))
+                    continue
+            a = real_array(v, name, dtype)
+        k, have = len(shape), tuple(a.shape)
+        if len(have) < k or have[len(have) - k:] != shape:
+            want = f"shape {shape_text(shape)} (or a batch of them, shape (..., " \
                 f"{', '.join(map(str, shape))}))" if shape else "a scalar or an array of them"
-            raise ValueError(f"parameter '{name}' must have {want}, got an array of shape "
-                             f"{_shape_text(a.shape)}")
-        arrays.append(a)
-        batch_shapes.append(a.shape[:a.ndim - k])
+            raise ArgumentError(f"parameter '{name}' must have {want}, got an array of "
+                                f"shape {shape_text(have)}")
+        b = have[:len(have) - k]
+        if d is not None and not b and not shape:
+            raise ArgumentError(f"parameter '{name}': pass a scalar as a Python number, "
+                                f"not as a 0-d device array")
+        got.append((a, b, d is not None))
+    batches = {b for _, b, _ in got if b}
     try:
-        batch = np.broadcast_shapes(*batch_shapes)
+        batch = () if not batches else next(iter(batches)) if len(batches) == 1 else \
+            np.broadcast_shapes(*(b for _, b, _ in got))
     except ValueError:
-        desc = ", ".join(f"{n} {_shape_text(b)}" for n, b in zip(names, batch_shapes) if b)
-        raise ValueError(f"batch dimensions cannot be broadcast together: {desc}") from None
-    if not any(batch_shapes):
-        return None, [a if isinstance(a, float) else np.ascontiguousarray(a).reshape(-1)
-                      for a in arrays], (True,) * len(arrays)
+        desc = ", ".join(f"{p} {shape_text(b)}" for p, (_, b, _) in zip(names, got) if b)
+        raise ArgumentError(f"batch dimensions cannot be broadcast together: {desc}") \
+            from None
+    on_device = any(dev for _, _, dev in got)
     n = math.prod(batch)
-    out: list = []
-    for a, b, shape in zip(arrays, batch_shapes, shapes):
+    args: list = []
+    for (a, b, dev), name, shape in zip(got, names, shapes):
         if isinstance(a, float):
-            out.append(a)
+            args.append(a)
             continue
         size = math.prod(shape)
-        if not b:                                # shared by every point
-            out.append(a if not shape else np.ascontiguousarray(a).reshape(-1))
-            if not shape:
-                out[-1] = float(a)
-            continue
-        if b != batch:
-            a = np.broadcast_to(a, batch + shape)
-        a = np.ascontiguousarray(a)
-        out.append(a.reshape(n * size))
-    return batch, out, tuple(not b for b in batch_shapes)
+        if not b:                                    # shared by every point
+            args.append(a.reshape(size) if dev else np.ascontiguousarray(a).reshape(size))
+        elif dev:
+            if b != batch:
+                raise ArgumentError(
+                    f"parameter '{name}': a device array with batch shape {shape_text(b)} "
+                    f"is not broadcast; give it the batch shape {shape_text(batch)}, or "
+                    f"pass a scalar or a host array")
+            args.append(a.reshape(n * size))
+        else:
+            if b != batch:
+                a = np.broadcast_to(a, batch + shape)
+            args.append(np.ascontiguousarray(a).reshape(n * size))
+    shared = tuple(not b for _, b, _ in got)
+    call = Call(n, tuple(args), shared, tuple(shapes), tuple(outputs),
+                tuple(math.prod(s) for s in outputs), on_device)
+    return (batch if not all(shared) else None), call
+
+
+def check_out(out: Sequence, batch: tuple[int, ...] | None, outputs: Sequence[tuple],
+              reduce: str | None, dtype: np.dtype,
+              device_view: Callable[[object], object | None] | None = None) -> list:
+    """Caller-provided output arrays, checked (``dtype``, C-contiguous, writable, of the
+    result shapes), as flat views for the kernels to write."""
+    if batch is None or reduce is not None:
+        raise ArgumentError("out= is for batch calls without reduce (the results are then "
+                            "arrays)")
+    if len(out) != len(outputs):
+        raise ArgumentError(f"out needs {len(outputs)} arrays, got {len(out)}")
+    where = " (on the host or the device)" if device_view is not None else ""
+    flat = []
+    for o, s in zip(out, outputs):
+        want = tuple(batch) + tuple(s)
+        d = device_view(o) if device_view is not None else None
+        if d is not None:
+            ok = d.dtype == dtype and tuple(d.shape) == want
+        else:
+            ok = isinstance(o, np.ndarray) and not isinstance(o, np.ma.MaskedArray) \
+                and o.dtype == dtype and o.shape == want and o.flags.c_contiguous \
+                and o.flags.writeable
+        if not ok:
+            a = d if d is not None else o
+            got = f"{a.dtype} {shape_text(tuple(a.shape))}" if hasattr(a, "shape") and \
+                hasattr(a, "dtype") else type(o).__name__
+            raise ArgumentError(f"each out array must be a writable C-contiguous "
+                                f"{dtype.name} array of shape {shape_text(want)}{where}, "
+                                f"got {got}")
+        flat.append((d if d is not None else o).reshape(math.prod(want)))
+    return flat
 
 
 _pool = None
+_pool_lock = threading.Lock()
+
+
+_forked = False
+
+
+def _forget_pool() -> None:
+    """In a child made by fork: the parent's pool threads do not exist here, so the
+    next batch call starts a new pool."""
+    global _pool, _pool_lock, _forked
+    _pool = None
+    _pool_lock = threading.Lock()
+    _forked = True
+
+
+def parallel_kernels_safe() -> bool:
+    """Whether Numba's ``parallel=True`` kernels may run in this process: not in a
+    child made by fork of a process that started Numba's OpenMP threading layer (GNU
+    OpenMP terminates such a child). :func:`run_chunks` is safe everywhere."""
+    if not _forked:
+        return True
+    import numba
+    try:
+        return numba.threading_layer() != "omp"
+    except ValueError:                       # no layer started before the fork
+        return True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _get_pool(workers: int):
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            _pool = ThreadPoolExecutor(max_workers=workers - 1,
+                                       thread_name_prefix="chaincc")
+        return _pool
 
 
 def threads() -> int:
@@ -126,7 +328,6 @@ def run_chunks(n: int, chunks: int | None, work) -> None:
     thread takes a share too. ``chunks`` fixed (as reductions need, so their sums do not
     depend on the core count) or None for one chunk per core.
     """
-    global _pool
     workers = threads()
     if chunks is None:
         chunks = max(1, min(n // 4096, workers))
@@ -140,23 +341,22 @@ def run_chunks(n: int, chunks: int | None, work) -> None:
         for lo, hi, c in part:
             work(lo, hi, c)
 
-    if _pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-        _pool = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="chaincc")
+    pool = _get_pool(workers)
     parts = [bounds[t::workers] for t in range(workers)]
-    futures = [_pool.submit(share, part) for part in parts[1:] if part]
+    futures = [pool.submit(share, part) for part in parts[1:] if part]
     share(parts[0])
     for f in futures:
         f.result()
 
 
-def split_outputs(flat: Sequence[float], shapes: Sequence[tuple[int, ...]]) -> list:
+def split_outputs(flat: Sequence[float], shapes: Sequence[tuple[int, ...]],
+                  dtype: np.dtype = FLOAT64) -> list:
     """A kernel's flat outputs as one value per output: a float, or an array of its
-    shape."""
+    shape in ``dtype``."""
     out, k = [], 0
     for s in shapes:
         size = math.prod(s)
         part = flat[k:k + size]
         k += size
-        out.append(float(part[0]) if not s else np.asarray(part, dtype=np.float64).reshape(s))
+        out.append(float(part[0]) if not s else np.asarray(part, dtype=dtype).reshape(s))
     return out

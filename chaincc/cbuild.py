@@ -8,7 +8,6 @@ build of the same function costs one ``dlopen``.
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import shlex
 import shutil
@@ -21,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from . import cache
-from .calling import bind, prepare, split_outputs
+from .calling import Call
 from .diagnostics import ChainccError
+from .frontend import Frontend
+from .version import __version__
 
 # -ffp-contract=off: no fused multiply-add, so results match the other backends bitwise
 # on every target (GCC contracts by default where the hardware has FMA).
@@ -72,14 +73,69 @@ def build_library(header: str, source: str, prefix: str) -> Path:
     return lib
 
 
-class CFunction:
-    """A function compiled to C and loaded with ctypes, called like :class:`Function`.
+class CExecutor:
+    """Runs the C functions of one compiled function (loaded from ``library``; their
+    names ``c_names``: value, value batch, value and gradient, its batch) through
+    ctypes. The C batch functions take every input per point, so shared inputs are
+    repeated; sums over a batch add the per-point results in float64."""
+
+    target = "c"
+    dtype = np.dtype(np.float64)
+    kinds = frozenset({"value", "vg"})
+
+    def __init__(self, library: Path, c_names: Sequence[str],
+                 shapes: Sequence[tuple[int, ...]], out_shape: tuple[int, ...]) -> None:
+        self._lib = ctypes.CDLL(str(library))
+        ins = [_DOUBLE_P if s else ctypes.c_double for s in shapes]
+        self._scalar = not out_shape
+        ret = ctypes.c_double if self._scalar else None
+        value = [] if self._scalar else [_DOUBLE_P]
+        k = len(shapes)
+        f, fb, fg, fgb = (getattr(self._lib, c) for c in c_names)
+        f.restype, f.argtypes = ret, ins + value
+        fg.restype, fg.argtypes = ret, ins + value + [_DOUBLE_P]
+        fb.restype, fb.argtypes = None, [ctypes.c_size_t] + [_DOUBLE_P] * (k + 1)
+        fgb.restype, fgb.argtypes = None, [ctypes.c_size_t] + [_DOUBLE_P] * (2 * k + 1)
+        self._kernels = {"value": (f, fb), "vg": (fg, fgb)}
+
+    @staticmethod
+    def device_view(value: object) -> None:
+        return None
+
+    def point(self, kind: str, call: Call) -> np.ndarray:
+        # a scalar value is returned, an array one written; derivatives go to one
+        # buffer, parameter after parameter
+        sizes = call.sizes
+        bufs = ([] if self._scalar else [np.empty(sizes[0])]) + \
+            ([np.empty(sum(sizes[1:]))] if kind == "vg" else [])
+        r = self._kernels[kind][0](*(_arg(x) for x in call.args), *(_ptr(b) for b in bufs))
+        return np.concatenate([[r] if self._scalar else [], *bufs])
+
+    def points(self, kind: str, call: Call, targets: list) -> list:
+        n = call.n
+        ins = [(np.full(n, x) if isinstance(x, float) else np.tile(x, n)) if s else x
+               for x, s in zip(call.args, call.shared)]
+        outs = [np.empty(n * size) if t is None else t for t, size in zip(targets, call.sizes)]
+        self._kernels[kind][1](n, *(_ptr(a) for a in ins + outs))
+        return outs
+
+    def sum(self, kind: str, call: Call) -> np.ndarray:
+        outs = self.points(kind, call, [None] * len(call.sizes))
+        return np.concatenate([o.reshape(call.n, -1).sum(axis=0) for o in outs])
+
+
+class CFunction(Frontend):
+    """A function compiled to C and loaded with ctypes, called like :class:`Function`
+    (the same calling convention, ``frontend.py``).
 
     ``fn(*args, **kwargs)`` is the value, ``fn.grad`` the gradient, ``fn.value_and_grad``
     both, ``fn.jacobian`` for an array value; scalars give floats, and arguments with
     leading batch dimensions broadcast as NumPy does and give arrays (``reduce="sum"`` or
-    ``"mean"`` sums them over the batch).
+    ``"mean"`` sums them over the batch; ``out=`` takes arrays to write into). The C has
+    no vjp, hessian or hvp.
     """
+
+    target = "c"
 
     def __init__(self, library: Path, fn, c_names: Sequence[str]) -> None:
         self.library = library
@@ -89,75 +145,13 @@ class CFunction:
         self.out_shape: tuple[int, ...] = tuple(fn.out_shape)
         self.line: int = fn.line
         self._op_counts = fn.op_counts()
-        self._lib = ctypes.CDLL(str(library))
-        ins = [_DOUBLE_P if s else ctypes.c_double for s in self.shapes]
-        scalar = not self.out_shape
-        ret = ctypes.c_double if scalar else None
-        value = [] if scalar else [_DOUBLE_P]
-        k = len(self.params)
-        f, fb, fg, fgb = (getattr(self._lib, c) for c in c_names)
-        f.restype, f.argtypes = ret, ins + value
-        fg.restype, fg.argtypes = ret, ins + value + [_DOUBLE_P]
-        fb.restype, fb.argtypes = None, [ctypes.c_size_t] + [_DOUBLE_P] * (k + 1)
-        fgb.restype, fgb.argtypes = None, [ctypes.c_size_t] + [_DOUBLE_P] * (2 * k + 1)
-        self._kernels = {"value": (f, fb), "vg": (fg, fgb)}
+        self._executor = CExecutor(library, c_names, self.shapes, self.out_shape)
 
     def __repr__(self) -> str:
         return f"<chaincc.CFunction {self.name}({', '.join(self.params)}) from {self.library}>"
 
     def op_counts(self) -> dict[str, int]:
         return dict(self._op_counts)
-
-    def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None) -> list:
-        if reduce not in (None, "sum", "mean"):
-            raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
-        values = bind(self.params, self.name, args, kwargs)
-        outputs = [self.out_shape]
-        if which == "vg":
-            outputs += [self.out_shape + s for s in self.shapes]
-        sizes = [math.prod(s) for s in outputs]
-        one, many = self._kernels[which]
-        batch, xs, shared = prepare(values, self.params, self.shapes)
-        if batch is None:
-            # a scalar value is returned, an array one written; derivatives go to one
-            # buffer, parameter after parameter
-            bufs = ([] if self.out_shape == () else [np.empty(sizes[0])]) + \
-                ([np.empty(sum(sizes[1:]))] if which == "vg" else [])
-            r = one(*(_arg(x) for x in xs), *(_ptr(b) for b in bufs))
-            flat = np.concatenate([[] if self.out_shape else [r], *bufs])
-            return split_outputs(list(flat), outputs)
-        n = math.prod(batch)
-        # the C batch functions take every input per point
-        ins = [(np.full(n, x) if isinstance(x, float) else np.tile(x, n)) if s else x
-               for x, s in zip(xs, shared)]
-        outs = [np.empty(n * size) for size in sizes]
-        many(n, *(_ptr(a) for a in ins + outs))
-        if reduce is not None:
-            total = [o.reshape(n, -1).sum(axis=0) / (n if reduce == "mean" and n else 1)
-                     for o in outs]
-            return split_outputs(list(np.concatenate(total)), outputs)
-        return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
-
-    def _scalar_only(self) -> None:
-        if self.out_shape:
-            raise TypeError(f"{self.name} is vector-valued (its value has shape "
-                            f"{self.out_shape}), so it has a Jacobian rather than a "
-                            f"gradient: use {self.name}.jacobian(...)")
-
-    def __call__(self, *args, reduce: str | None = None, **kwargs):
-        return self._run("value", args, kwargs, reduce)[0]
-
-    def value_and_grad(self, *args, reduce: str | None = None, **kwargs):
-        self._scalar_only()
-        r = self._run("vg", args, kwargs, reduce)
-        return r[0], tuple(r[1:])
-
-    def grad(self, *args, reduce: str | None = None, **kwargs) -> tuple:
-        return self.value_and_grad(*args, reduce=reduce, **kwargs)[1]
-
-    def jacobian(self, *args, **kwargs) -> tuple:
-        """One array per parameter, shaped (output shape + parameter shape)."""
-        return tuple(self._run("vg", args, kwargs, None)[1:])
 
 
 def _ptr(a: np.ndarray):
@@ -180,7 +174,6 @@ def compile_c(fn) -> CFunction:
 
 def compile_unit_c(unit) -> dict[str, CFunction]:
     """Every function of a :class:`chaincc.api.Unit` as C, built into one library."""
-    from . import __version__
     from .backends.c import c_sources, function_names, kind_of
     compiled = unit.compiled
     prefix = "chaincc_unit"

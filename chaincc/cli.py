@@ -48,8 +48,24 @@ def _split_top(item: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
+# Deepest array value accepted on the command line (NumPy's own limit on dimensions).
+MAX_VALUE_DEPTH = 32
+
+
+def _depth(text: str) -> int:
+    deepest = depth = 0
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _value(text: str, name: str):
     text = text.strip()
+    if _depth(text) > MAX_VALUE_DEPTH:
+        raise ChainccError(f"the value for {name} is nested more than {MAX_VALUE_DEPTH} "
+                           "levels deep")
     try:
         if text.startswith("["):
             # a JSON array of numbers: read as data, never evaluated
@@ -58,7 +74,7 @@ def _value(text: str, name: str):
                 raise ValueError
             return a
         return float(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise ChainccError(f"'{text}' is not a number or an array of numbers "
                            f"(for {name})") from None
 
@@ -82,14 +98,8 @@ def parse_assignments(items: Sequence[str], allowed: Sequence[str]) -> dict:
 
 def load(args: argparse.Namespace):
     from .api import compile_unit
-    path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        why = getattr(e, "strerror", None) or e
-        raise ChainccError(f"cannot read {args.file}: {why}") from None
-    from .source import Source
-    return compile_unit(Source(args.file, text))
+    from .source import read_source
+    return compile_unit(read_source(args.file))
 
 
 def entry(args: argparse.Namespace):
@@ -126,27 +136,32 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A positive whole number (argparse type)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'")
+    return n
+
+
 def _check_args(p: argparse.ArgumentParser) -> None:
     _file_and_entry(p)
-    p.add_argument("--points", type=int, default=20, help="random points (default 20)")
+    p.add_argument("--points", type=_count, default=20, help="random points (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tol", type=float, default=1e-5, help="largest relative error allowed")
 
 
-@command("check", "compare the gradient with central finite differences", _check_args)
+@command("check", "compare the value and gradient with the reference interpreter and "
+         "central finite differences", _check_args)
 def run_check(args: argparse.Namespace) -> int:
-    from .check import finite_difference_check
+    from .check import finite_difference_check, render
     fn = entry(args)
     report = finite_difference_check(fn, points=args.points, seed=args.seed)
-    print(f"{fn.name}({', '.join(fn.params)}): {report.points} points, "
-          f"central differences")
-    width = max([len(p) for p in fn.params] + [9])
-    print(f"  {'parameter':<{width}}  worst relative error")
-    for p, err in zip(fn.params, report.worst):
-        print(f"  {p:<{width}}  {err:.3e}")
-    ok = report.points > 0 and max(report.worst, default=0.0) <= args.tol
-    print("ok" if ok else f"FAILED: error above {args.tol:g}" if report.points
-          else "FAILED: no point where the function is finite")
+    text, ok = render(fn, report, args.tol)
+    print(text)
     return 0 if ok else 1
 
 

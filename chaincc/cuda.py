@@ -1,8 +1,9 @@
 """``target="cuda"``: compiled functions whose evaluation runs on an NVIDIA GPU.
 
 ``chaincc.compile(src, target="cuda", dtype=numpy.float32)`` returns a
-:class:`CudaFunction`, a :class:`~chaincc.api.Function` with the same calls whose batch
-evaluation is one fused CUDA kernel (see ``backends/numba_cuda.py``). NumPy inputs are
+:class:`CudaFunction`, a :class:`~chaincc.function.Function` with the same calls (the
+calling convention of ``frontend.py``) run by a :class:`CudaExecutor`: each evaluation is
+one fused CUDA kernel (see ``backends/numba_cuda.py``). NumPy inputs are
 copied to the device and the results copied back; device arrays (anything with
 ``__cuda_array_interface__``) are read in place and the results stay on the device as
 Numba device arrays. ``reduce="sum"``/``"mean"`` sums on the device (see
@@ -15,16 +16,20 @@ so every CPU feature works without it.
 from __future__ import annotations
 
 import math
-from functools import cached_property
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import __version__, cache
-from .api import Function, Unit
-from .calling import as_float, bind, is_scalar
+from . import cache
+from .calling import ArgumentError, ArgumentTypeError, Call
 from .diagnostics import ChainccError
+from .function import Function
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .unit import Unit
 
 TARGETS = ("cpu", "cuda")
 THREADS = 256            # threads per block
@@ -116,8 +121,9 @@ def _device_view(cuda: ModuleType, v: object) -> object | None:
         return v
     if hasattr(v, "__cuda_array_interface__"):
         if not hasattr(cuda, "as_cuda_array"):
-            raise TypeError("the CUDA simulator cannot read __cuda_array_interface__ "
-                            "objects; pass Numba device arrays (numba.cuda.to_device)")
+            raise ArgumentTypeError("the CUDA simulator cannot read __cuda_array_interface__ "
+                                    "objects; pass Numba device arrays "
+                                    "(numba.cuda.to_device)")
         return cuda.as_cuda_array(v)
     return None
 
@@ -131,9 +137,95 @@ def reduce_config(cuda: ModuleType) -> tuple[int, int]:
     return REDUCE_BLOCKS, REDUCE_THREADS
 
 
+class CudaExecutor:
+    """Runs one function's CUDA kernels (of ``module``, named after ``kernel``) in
+    ``dtype``: the value and the fused value and gradient (or Jacobian), per point or
+    summed on the device. The derived programs (vjp, hessian, hvp) are CPU-only.
+
+    Host arguments are copied to the device, device arrays read in place. Results stay
+    on the device when any argument was on it, else they are copied back to the host."""
+
+    target = "cuda"
+    kinds = frozenset({"value", "vg"})
+
+    def __init__(self, cuda: ModuleType, module: ModuleType, kernel: str,
+                 dtype: np.dtype) -> None:
+        self.cuda = cuda
+        self.module = module
+        self.dtype = np.dtype(dtype)
+        self.kernels = {"value_batch": getattr(module, f"{kernel}_batch"),
+                        "vg_batch": getattr(module, f"{kernel}_value_and_grad_batch"),
+                        "value_reduce": getattr(module, f"{kernel}_reduce"),
+                        "vg_reduce": getattr(module, f"{kernel}_value_and_grad_reduce")}
+
+    def device_view(self, value: object) -> object | None:
+        d = _device_view(self.cuda, value)
+        if d is not None and not d.is_c_contiguous():
+            raise ArgumentError("device arrays must be C-contiguous")
+        return d
+
+    def _inputs(self, call: Call) -> list:
+        """The kernel's arguments: a scalar in ``dtype``, a flat device array (shared),
+        or a device array of shape (n,) or (n, size) (per point)."""
+        cuda, dt, n = self.cuda, self.dtype, call.n
+        xs = []
+        for a, shape, shared in zip(call.args, call.shapes, call.shared):
+            if isinstance(a, float):
+                xs.append(dt.type(a))
+                continue
+            if not shared and shape:
+                a = a.reshape(n, math.prod(shape))
+            xs.append(cuda.to_device(a) if isinstance(a, np.ndarray) else a)
+        return xs
+
+    def _outputs(self, call: Call, targets: list) -> list:
+        """Device arrays the kernel writes: (n,) or (n, size) per output, the target
+        itself where it is on the device."""
+        outs = []
+        for t, size, shape in zip(targets, call.sizes, call.outputs):
+            dims = (call.n, size) if shape else (call.n,)
+            if t is not None and not isinstance(t, np.ndarray):
+                outs.append(t.reshape(*dims))
+            else:
+                outs.append(self.cuda.device_array(dims, dtype=self.dtype))
+        return outs
+
+    def _batch(self, kind: str, call: Call, targets: list) -> list:
+        outs = self._outputs(call, targets)
+        if call.n:
+            blocks, threads = launch_config(self.cuda, call.n)
+            self.kernels[kind + "_batch"][blocks, threads](call.n, *self._inputs(call), *outs)
+        return outs
+
+    def point(self, kind: str, call: Call) -> np.ndarray:
+        outs = self._batch(kind, call, [None] * len(call.sizes))
+        return np.concatenate([o.copy_to_host().reshape(-1) for o in outs])
+
+    def points(self, kind: str, call: Call, targets: list) -> list:
+        outs = self._batch(kind, call, targets)
+        result = []
+        for t, o in zip(targets, outs):
+            if isinstance(t, np.ndarray):
+                o.copy_to_host(t.reshape(o.shape))
+                result.append(t)
+            elif t is not None or call.on_device:
+                result.append(o.reshape(o.size))
+            else:
+                result.append(o.copy_to_host().reshape(-1))
+        return result
+
+    def sum(self, kind: str, call: Call) -> np.ndarray:
+        """The outputs summed over the points on the device: one row of sums per block
+        comes back, and the rows are added here in float64."""
+        blocks, threads = reduce_config(self.cuda)
+        part = self.cuda.device_array((blocks, sum(call.sizes)), dtype=self.dtype)
+        self.kernels[kind + "_reduce"][blocks, threads](call.n, *self._inputs(call), part)
+        return part.copy_to_host().sum(axis=0, dtype=np.float64)
+
+
 class CudaFunction(Function):
-    """A compiled function evaluated by a CUDA kernel; the calls are those of
-    :class:`~chaincc.api.Function`.
+    """A compiled function evaluated by CUDA kernels; the calls are those of
+    :class:`~chaincc.function.Function`.
 
     NumPy arrays in, NumPy arrays out (host-device copies included); device arrays in,
     Numba device arrays out, with no copy to the host. Scalars broadcast, and host arrays
@@ -144,194 +236,28 @@ class CudaFunction(Function):
     the value and of each gradient, shaped like one point's (floats and NumPy arrays,
     also for device inputs). Each GPU thread sums its points in ``dtype``, each block
     combines its threads' sums in ``dtype``, and the host adds the blocks' rows in float64
-    (divided by n for the mean; an empty batch gives 0, as on the CPU).
+    (divided by n for the mean; an empty batch sums to 0 and has a NaN mean, as on the
+    CPU).
     """
 
     target = "cuda"
 
     def __init__(self, unit: Unit, index: int, dtype: np.dtype) -> None:
+        from .backends.numba_cuda import kernel_name
         super().__init__(unit, index)
         self.dtype = np.dtype(dtype)
-        self._cuda = cuda_module()
-        self._module, _ = cuda_kernel_module(unit, self.dtype.name)
+        cuda = cuda_module()            # first: a clear error where no GPU target runs
+        module, _ = cuda_kernel_module(unit, self.dtype.name)
+        self._executor = CudaExecutor(cuda, module, kernel_name(self.name), self.dtype)
 
     def __repr__(self) -> str:
         return (f"<chaincc.Function {self.name}({', '.join(self.params)}) "
                 f"target='cuda' {self.dtype.name}>")
 
-    @cached_property
-    def _kernels(self) -> dict[str, object]:
-        m, k = self._module, self._kernel_name
-        return {"value_batch": getattr(m, f"{k}_batch"),
-                "vg_batch": getattr(m, f"{k}_value_and_grad_batch"),
-                "value_reduce": getattr(m, f"{k}_reduce"),
-                "vg_reduce": getattr(m, f"{k}_value_and_grad_reduce")}
+    @property
+    def _module(self) -> ModuleType:
+        return self._executor.module
 
     @property
-    def _kernel_name(self) -> str:
-        from .backends.numba_cuda import kernel_name
-        return kernel_name(self.name)
-
-    def _argument(self, v: object, name: str, shape: tuple[int, ...]) -> tuple:
-        """(value, batch shape, on device): a device view, a host array in the kernel's
-        dtype, or a float for a scalar parameter given a scalar."""
-        dt = self.dtype
-        d = _device_view(self._cuda, v)
-        if d is None and not shape and is_scalar(v):
-            return as_float(v, name), (), False
-        if d is not None:
-            if d.dtype != dt:
-                raise TypeError(f"parameter '{name}' is a {d.dtype} device array but "
-                                f"{self.name} was compiled for {dt.name}; convert it, or "
-                                f"compile with dtype=numpy.{d.dtype}")
-            if not d.is_c_contiguous():
-                raise ValueError(f"parameter '{name}': device arrays must be C-contiguous")
-            a = d
-        else:
-            try:
-                a = np.asarray(v, dtype=dt)
-            except (TypeError, ValueError):
-                raise TypeError(f"parameter '{name}' must be a real number or an array of "
-                                f"them, got {type(v).__name__}") from None
-        k, got = len(shape), tuple(a.shape)
-        if len(got) < k or got[len(got) - k:] != shape:
-            raise ValueError(f"parameter '{name}' must have shape {shape} (or a batch of "
-                             f"them, shape (..., {', '.join(map(str, shape))})), got "
-                             f"{got}" if shape else
-                             f"parameter '{name}' must be a scalar or an array of them")
-        batch = got[:len(got) - k]
-        if d is not None and not batch and not shape:
-            raise ValueError(f"parameter '{name}': pass a scalar as a Python number, not "
-                             f"as a 0-d device array")
-        return a, batch, d is not None
-
-    def _arguments(self, values: list) -> tuple[tuple[int, ...], list, bool]:
-        """(batch shape, kernel arguments, whether any input was on the device).
-
-        As on the CPU, each argument is per point — (n,) for a scalar parameter, (n, size)
-        for an array one — or shared: a scalar, or a flat array. Host arrays broadcast as
-        NumPy does; device arrays are used in place, so their batch shape must be the
-        full one (or empty, for a shared array parameter).
-        """
-        cuda, dt = self._cuda, self.dtype
-        got = [self._argument(v, p, s) for v, p, s in zip(values, self.params, self.shapes)]
-        try:
-            batch = np.broadcast_shapes(*(b for _, b, _ in got))
-        except ValueError:
-            desc = ", ".join(f"{p} {b}" for p, (_, b, _) in zip(self.params, got) if b)
-            raise ValueError(f"batch dimensions cannot be broadcast together: {desc}") \
-                from None
-        n = math.prod(batch)
-        xs: list = []
-        for (a, b, on_dev), name, shape in zip(got, self.params, self.shapes):
-            size = math.prod(shape)
-            if isinstance(a, float):
-                xs.append(dt.type(a))
-            elif not b:                                  # shared by every point
-                xs.append(a.reshape(size) if on_dev else cuda.to_device(a.reshape(size)))
-            elif on_dev:
-                if b != batch:
-                    raise ValueError(f"parameter '{name}': a device array with batch shape "
-                                     f"{b} is not broadcast on the GPU; give it the batch "
-                                     f"shape {batch}, or pass a scalar or a host array")
-                xs.append(a.reshape(n) if not shape else a.reshape(n, size))
-            else:
-                flat = np.ascontiguousarray(np.broadcast_to(a, batch + shape))
-                xs.append(cuda.to_device(flat.reshape(n) if not shape else
-                                         flat.reshape(n, size)))
-        return batch, xs, any(on_dev for _, _, on_dev in got)
-
-    def _out_arrays(self, out: list, batch: tuple[int, ...], outputs: list) -> list:
-        """``out=``: (kernel output, host array to fill or None) per output. Device
-        arrays are written by the kernel in place; NumPy arrays receive the copy."""
-        if not batch:
-            raise ValueError("out= is for batch calls without reduce (the results are then "
-                             "arrays)")
-        if len(out) != len(outputs):
-            raise ValueError(f"out needs {len(outputs)} arrays, got {len(out)}")
-        n, pairs = math.prod(batch), []
-        for o, s in zip(out, outputs):
-            want = tuple(batch) + tuple(s)
-            d = _device_view(self._cuda, o)
-            a = d if d is not None else o
-            if d is not None:
-                ok = d.dtype == self.dtype and tuple(d.shape) == want and d.is_c_contiguous()
-            else:
-                ok = isinstance(o, np.ndarray) and o.dtype == self.dtype and o.shape == want \
-                    and o.flags.c_contiguous and o.flags.writeable
-            if not ok:
-                got = f"{a.dtype} {tuple(a.shape)}" if hasattr(a, "shape") else type(o).__name__
-                raise ValueError(f"each out array must be a writable C-contiguous "
-                                 f"{self.dtype.name} array of shape {want} (on the host or "
-                                 f"the device), got {got}")
-            flat = (n,) + ((math.prod(s),) if s else ())
-            pairs.append((d.reshape(*flat), None) if d is not None else
-                         (self._cuda.device_array(flat, dtype=self.dtype), o))
-        return pairs
-
-    def _run(self, which: str, args: tuple, kwargs: dict, reduce: str | None,
-             out: list | None = None) -> list:
-        if reduce not in (None, "sum", "mean"):
-            raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
-        cuda = self._cuda
-        values = bind(self.params, self.name, args, kwargs)
-        outputs = [self.out_shape]
-        if which != "value":
-            outputs += [self.out_shape + s for s in self.shapes]
-        batch, xs, on_device = self._arguments(values)
-        n = math.prod(batch)
-        if reduce is not None and batch:
-            if out is not None:
-                raise ValueError("out= is for batch calls without reduce (the results are "
-                                 "then arrays)")
-            return self._reduce(which, n, xs, outputs, reduce)
-        pairs = self._out_arrays(out, batch, outputs) if out is not None else \
-            [(cuda.device_array((n,) + ((math.prod(s),) if s else ()), dtype=self.dtype), None)
-             for s in outputs]
-        outs = [d for d, _ in pairs]
-        if n:
-            blocks, threads = launch_config(cuda, n)
-            self._kernels[which + "_batch"][blocks, threads](n, *xs, *outs)
-        if out is not None:
-            for d, host in pairs:
-                if host is not None:
-                    d.copy_to_host(host.reshape(d.shape))
-            return list(out)
-        if on_device:
-            return [o.reshape(batch + s) for o, s in zip(outs, outputs)]
-        host = [o.copy_to_host().reshape(batch + s) for o, s in zip(outs, outputs)]
-        if not batch:                    # no batch dimension anywhere: floats, as on the CPU
-            return [float(h) if not s else h for h, s in zip(host, outputs)]
-        return host
-
-    def _reduce(self, which: str, n: int, xs: list, outputs: list, reduce: str) -> list:
-        """The outputs summed (or averaged) over the n points on the device: one row of
-        sums per block comes back, and the rows are added here."""
-        total = np.zeros(sum(math.prod(s) for s in outputs))
-        if n:
-            blocks, threads = reduce_config(self._cuda)
-            part = self._cuda.device_array((blocks, total.size), dtype=self.dtype)
-            self._kernels[which + "_reduce"][blocks, threads](n, *xs, part)
-            total = part.copy_to_host().sum(axis=0, dtype=np.float64)
-            if reduce == "mean":
-                total /= n
-        res, k = [], 0
-        for s in outputs:
-            size = math.prod(s)
-            part_k = total[k:k + size]
-            k += size
-            res.append(float(part_k[0]) if not s else part_k.astype(self.dtype).reshape(s))
-        return res
-
-    def _on_cpu_only(self, what: str) -> None:
-        raise NotImplementedError(f"{what} is not available with target='cuda' yet; compile "
-                                  f"for the CPU (chaincc.compile(source)) to use it")
-
-    def vjp(self, *args, **kwargs) -> tuple:
-        self._on_cpu_only("vjp")
-
-    def hessian(self, *args, **kwargs) -> np.ndarray:
-        self._on_cpu_only("hessian")
-
-    def hvp(self, *args, **kwargs) -> tuple:
-        self._on_cpu_only("hvp")
+    def _kernels(self) -> dict[str, object]:
+        return self._executor.kernels

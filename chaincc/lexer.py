@@ -38,6 +38,20 @@ _SUPERSCRIPT_TO_ASCII = str.maketrans(SUPERSCRIPT_DIGITS + SUPERSCRIPT_SIGNS, "0
 
 _WHITESPACE = frozenset(" \t\r\f\v")
 
+# How deep brackets may nest (counted here, so a deeper source is refused before any
+# work is spent on it), and how many operators may wait for their right operand (signs,
+# exponents: counted by the parser). The language promises 10,000.
+MAX_NESTING = 12_000
+
+# The most tokens (names, numbers, operators) a source may hold: far more than any
+# function within the operation limit of lowering needs, and few enough that reading and
+# parsing the largest source takes a few seconds.
+MAX_TOKENS = 100_000
+
+# The longest name (a run of letters, digits and "_") a source may hold. It bounds the
+# work of splitting ``xy`` into names, and keeps names usable as identifiers everywhere.
+MAX_NAME = 256
+
 
 @dataclass(frozen=True)
 class Token:
@@ -87,6 +101,9 @@ class _Lexer:
     def add(self, kind: str, start: int, end: int, text: str | None = None) -> None:
         if text is None:
             text = self.text[start:end]
+        if len(self.tokens) >= MAX_TOKENS:
+            raise fail(f"a source may hold at most {MAX_TOKENS:,} tokens (names, numbers "
+                       "and operators)", self.span(start, end), self.source)
         self.tokens.append(Token(kind, text, self.span(start, end)))
         self.pos = end
 
@@ -181,6 +198,9 @@ class _Lexer:
     def name(self) -> None:
         start = self.pos
         end = self.scan_name(start + 1)
+        if end - start > MAX_NAME:
+            raise fail(f"a name may be at most {MAX_NAME} characters long; this one has "
+                       f"{end - start:,}", self.span(start, end), self.source)
         word = self.text[start:end]
         self.add(OP if word in KEYWORDS else NAME, start, end)
 
@@ -211,13 +231,16 @@ class _Lexer:
         elif ch in _ONE_CHAR_OPS:
             if ch in _OPENERS:
                 self.depth += 1
+                if self.depth > MAX_NESTING:
+                    raise fail(f"brackets nested more than {MAX_NESTING:,} levels deep",
+                               self.span(start, start + 1), self.source)
             elif ch in _CLOSERS and self.depth > 0:
                 self.depth -= 1
             self.add(OP, start, start + 1)
         else:
             # Invisible characters (a no-break space, say) also get their code point.
-            code = "" if ch.isprintable() and not ch.isspace() else f" (U+{ord(ch):04X})"
-            raise fail(f"unexpected character '{ch}'{code}", self.span(start, start + 1),
+            shown = f"'{ch}'" if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
+            raise fail(f"unexpected character {shown}", self.span(start, start + 1),
                        self.source)
 
 

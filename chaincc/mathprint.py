@@ -15,17 +15,16 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
-from .functions import Cbrt, Maximum, Minimum, Relu, Sigmoid, Softplus, Where
+from .functions import Maximum, Minimum, Where
+from .ops import OPS
 
 _SUPER = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-_NAMES = {Sigmoid: "sigmoid", Relu: "relu", Softplus: "softplus", Cbrt: "cbrt",
-          Maximum: "max", Minimum: "min", Where: "where", sp.ceiling: "ceil",
-          sp.Abs: "abs"}
-_UNICODE_NAMES = {Sigmoid: "σ"}
-_LATEX_OPERATORS = {Relu: "relu", Softplus: "softplus", sp.sign: "sign",
-                    sp.codegen.cfunctions.expm1: "expm1",
-                    sp.codegen.cfunctions.log1p: "log1p",
-                    sp.codegen.cfunctions.hypot: "hypot", sp.erf: "erf", sp.erfc: "erfc"}
+# spellings from the registry (ops.py): the language name, the Unicode name where it has
+# one (σ; ∛ and |x| are laid out by the printers), and LaTeX operator names where SymPy's
+# LaTeX printer has none
+_NAMES = {op.cls: op.name for op in OPS} | {Where: "where"}
+_UNICODE_NAMES = {op.cls: op.unicode for op in OPS if op.unicode}
+_LATEX_OPERATORS = {op.cls: op.latex for op in OPS if op.latex}
 _REL = {"==": "==", "!=": "!=", ">=": ">=", "<=": "<=", ">": ">", "<": "<"}
 _UNICODE_REL = {"!=": "≠", ">=": "≥", "<=": "≤"}
 
@@ -171,6 +170,9 @@ class AsciiPrinter(StrPrinter):
     def _print_Exp1(self, expr) -> str:
         return "e"
 
+    def _print_NegativeZero(self, expr) -> str:
+        return "-0"
+
     def _print_Pi(self, expr) -> str:
         return "π" if self.unicode else "pi"
 
@@ -315,6 +317,9 @@ class TexPrinter(LatexPrinter):
 
     def _print_Pi(self, expr) -> str:
         return "\\pi"
+
+    def _print_NegativeZero(self, expr) -> str:
+        return "-0"
 
     def _operator(self, name: str, expr: sp.Function) -> str:
         args = ", ".join(self._print(a) for a in expr.args)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import sympy as sp
 from sympy.logic.boolalg import BooleanFunction
 
-from .functions import LogSumExp, Maximum, Minimum, Where, relation
+from .evaluate import evaluate
+from .functions import LogSumExp, Maximum, Minimum, Where, from_float, relation
 from .ir import Assign, Output, Param, Program
+from .ops import SMALL_POWER, op_of
 
-# Integer powers up to this magnitude are emitted as repeated multiplication.
-SMALL_POWER = 8
+__all__ = ["SMALL_POWER", "Builder", "fold_constant", "program", "op_count", "count_ops"]
 
 
 def is_operand(e: sp.Basic) -> bool:
@@ -93,26 +94,24 @@ class Builder:
                 if not is_operand(flat) and not inline_ok(flat, node):
                     flat = self._assign(flat)
                 args.append(flat)
-            if isinstance(node, sp.core.relational.Relational):
+            op = op_of(node)
+            if op is not None and op.expand is not None:    # kernels do not run it whole
+                done[node] = self._flatten(op.expand(*args))
+            elif isinstance(node, sp.core.relational.Relational):
                 done[node] = relation(type(node), *args)
+            elif all(x is y for x, y in zip(args, node.args)):
+                done[node] = node     # as built: rebuilding would let SymPy rewrite x/x
             else:
                 done[node] = node.func(*args)
         return done[root]
 
 
 def fold_constant(expr: sp.Basic) -> sp.Expr:
-    """A constant expression (``sin(1)``, ``pi/2``) as one float64-rounded number."""
+    """A constant expression (``sin(1)``, ``pi/2``) as one number: its value in float64,
+    operation by operation, as a kernel computes it (never to more digits first)."""
     if isinstance(expr, sp.Number):
         return expr
-    try:
-        value = complex(expr.evalf(30))
-    except TypeError:
-        # chaincc's own functions (sigmoid, max, ...) fold Number arguments only, and
-        # have no evalf: hand them pi or e as numbers
-        value = complex(expr.func(*(fold_constant(a) for a in expr.args)).evalf(30))
-    if value.imag != 0:
-        return sp.nan
-    return sp.Float(value.real)
+    return from_float(evaluate(expr, {}))
 
 
 def program(name: str, params: tuple[Param, ...], builder: Builder,

@@ -15,6 +15,7 @@ from .diagnostics import ChainccError, fail
 from .lexer import (
     CONTINUING_OPS,
     EOF,
+    MAX_NESTING,
     NAME,
     NEWLINE,
     NUMBER,
@@ -51,6 +52,9 @@ _BINARY: dict[str, tuple[str, str, int, bool]] = {
 
 _CLOSER = {"(": ")", "[": "]"}
 _MAX_SIZE_DIGITS = 9   # keeps int() far from Python's digit limit and sizes sane
+# Most dimensions of an array parameter, and deepest nesting of array literals; together
+# they stay within NumPy's 32 dimensions.
+MAX_DIMENSIONS = 16
 
 Operand = tuple[st.Node, Span]   # a node and its extent, which includes its parentheses
 
@@ -90,6 +94,8 @@ class _Parser:
         self.operands: list[Operand] = []
         self.stack: list[_Op | _Open] = []
         self.operands_complete = False
+        self.array_depth = 0          # array literals open around the current token
+        self.pending_ops = 0          # operators on the stack
 
     # ----------------------------------------------------------------- helpers
 
@@ -209,6 +215,9 @@ class _Parser:
             if len(digits) > _MAX_SIZE_DIGITS:
                 raise self.error(f"array size {size.text} is too large", size.span)
             sizes.append(int(digits))
+            if len(sizes) > MAX_DIMENSIONS:
+                raise self.error(f"an array parameter has at most {MAX_DIMENSIONS} "
+                                 "dimensions", size.span)
             self.advance()
             sep = self.advance()
             if sep.kind == OP and sep.text == "]":
@@ -255,15 +264,22 @@ class _Parser:
                 span = token.span.to(self.advance().span)
                 self.operands.append((st.Call(span, name, ()), span))
                 return False
-            self.stack.append(_Open("call", opener, token.span, head=name))
+            self.push(_Open("call", opener, token.span, head=name), opener.span)
             return True
         if token.kind == OP and token.text in _CLOSER:
             self.advance()
-            self.stack.append(_Open("paren" if token.text == "(" else "array", token, token.span))
+            if token.text == "[":
+                self.array_depth += 1
+                if self.array_depth > MAX_DIMENSIONS:
+                    raise self.error(f"array literals nested more than {MAX_DIMENSIONS} "
+                                     "deep (an array has at most that many dimensions)",
+                                     token.span)
+            self.push(_Open("paren" if token.text == "(" else "array", token, token.span),
+                      token.span)
             return True
         if token.kind == OP and token.text in ("+", "-"):
             self.advance()
-            self.stack.append(_Op(token, "prefix", token.text, _SIGN))
+            self.push(_Op(token, "prefix", token.text, _SIGN), token.span)
             return True
         if token.kind == OP and token.text == "not":
             top = self.stack[-1] if self.stack else None
@@ -271,7 +287,7 @@ class _Parser:
                 raise self.error(f"'not' cannot follow '{top.token.text}' without parentheses; "
                                  "write '(not ...)'", token.span)
             self.advance()
-            self.stack.append(_Op(token, "prefix", "not", _NOT))
+            self.push(_Op(token, "prefix", "not", _NOT), token.span)
             return True
         raise self.expected_expression(token)
 
@@ -303,7 +319,7 @@ class _Parser:
         elif kind == OP and text == "[":
             self.advance()
             base, extent = self.operands.pop()
-            self.stack.append(_Open("index", token, extent, head=base))
+            self.push(_Open("index", token, extent, head=base), token.span)
             self.operands_complete = False
         elif kind in (NUMBER, NAME) or (kind == OP and text == "("):
             # Juxtaposition: the token is left for the operand step that follows.
@@ -354,11 +370,25 @@ class _Parser:
                 raise self.error("comparisons cannot be chained; combine them with 'and', "
                                  "as in 'a < b and b < c'", token.span)
             self.reduce()
-        self.stack.append(_Op(token, family, op, power, implicit=token is None))
+        self.push(_Op(token, family, op, power, implicit=token is None),
+                  token.span if token is not None else self.peek().span)
+
+    def push(self, entry: _Op | _Open, span: Span) -> None:
+        """Push a pending operator or bracket. Pending operators (signs, exponents, an
+        operator before a bracket) and open brackets may each nest ``MAX_NESTING`` deep
+        (the lexer counts brackets), so ``1*(1*(...x))`` nests one level per bracket."""
+        if isinstance(entry, _Op):
+            if self.pending_ops >= MAX_NESTING:
+                raise self.error(f"expression nested more than {MAX_NESTING:,} levels deep "
+                                 "(signs, exponents and operators waiting for their right "
+                                 "operand)", span)
+            self.pending_ops += 1
+        self.stack.append(entry)
 
     def reduce(self) -> None:
         op = self.stack.pop()
         assert isinstance(op, _Op)
+        self.pending_ops -= 1
         node: st.Node
         if op.family == "prefix":
             operand, extent = self.operands.pop()
@@ -403,6 +433,8 @@ class _Parser:
             self.operands.append((node, span))
             return
         items = (*opener.items, node)
+        if opener.kind == "array":
+            self.array_depth -= 1
         if opener.kind == "call":
             assert isinstance(opener.head, st.Name)
             result: st.Node = st.Call(span, opener.head, items)

@@ -1,7 +1,8 @@
 """The derivative table: for a statement ``t = op(args)`` and its adjoint ``a``, the
-adjoint contributions ``(argument, a * ∂op/∂argument)``. One row per operation; rules
-reuse the forward result ``t`` wherever it carries the derivative (exp, tanh, sigmoid,
-sqrt, powers)."""
+adjoint contributions ``(argument, a * ∂op/∂argument)``. The rows of the registry's
+operations are its rules (ops.py); here are the Program's own arithmetic, ``where`` and
+the max/min chains. Rules reuse the forward result ``t`` wherever it carries the
+derivative (exp, tanh, sigmoid, sqrt, powers)."""
 
 from __future__ import annotations
 
@@ -9,38 +10,12 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from .functions import (
-    Cbrt,
-    LogSumExp,
-    Maximum,
-    Minimum,
-    Relu,
-    Sigmoid,
-    Softplus,
-    Where,
-    expm1,
-    hypot,
-    log1p,
-    log2,
-    log10,
-    relation,
-)
+from .functions import Maximum, Minimum, Where, relation
+from .ops import OPS, Op
 
 S = sp.Symbol
 Contribs = list[tuple[S, sp.Expr]]
 half = sp.Rational(1, 2)
-
-
-def _unary(f: Callable[[sp.Expr, sp.Expr, sp.Expr], sp.Expr]):
-    """A rule for a one-argument function: ``f(x, t, a)`` is the contribution to x."""
-    def rule(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
-        x = e.args[0]
-        return [(x, f(x, t, a))] if isinstance(x, S) else []
-    return rule
-
-
-def _none(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
-    return []                                    # piecewise constant: derivative 0
 
 
 def _add(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
@@ -117,70 +92,29 @@ def _extremum(cmp: Callable[[sp.Expr, sp.Expr], sp.Basic]):
     return rule
 
 
-def _atan2(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
-    y, x = e.args
-    r = x ** 2 + y ** 2
-    out: Contribs = []
-    if isinstance(y, S):
-        out.append((y, a * x / r))
-    if isinstance(x, S):
-        out.append((x, -a * y / r))
-    return out
+def _registered(op: Op) -> Callable[[sp.Expr, sp.Expr, sp.Expr], Contribs]:
+    """The registry's rule for ``op`` (ops.py), on the statement's symbol arguments."""
+    assert op.rule is not None
 
-
-def _logsumexp(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
-    return [(x, a * sp.exp(x - t)) for x in e.args[1:] if isinstance(x, S)]
-
-
-def _hypot(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
-    return [(x, a * x / t) for x in e.args if isinstance(x, S)]
+    def rule(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
+        parts = op.rule(e.args, t, a)
+        return [(x, d) for x, d in zip(e.args, parts) if isinstance(x, S) and d is not None]
+    return rule
 
 
 RULES: dict[type, Callable[[sp.Expr, sp.Expr, sp.Expr], Contribs]] = {
+    op.cls: _registered(op) for op in OPS if op.rule is not None}
+RULES.update({
     sp.Add: _add,
     sp.Mul: _mul,
     sp.Pow: _pow,
-    sp.exp: _unary(lambda x, t, a: a * t),
-    sp.log: _unary(lambda x, t, a: a / x),
-    sp.sin: _unary(lambda x, t, a: a * sp.cos(x)),
-    sp.cos: _unary(lambda x, t, a: -a * sp.sin(x)),
-    sp.tan: _unary(lambda x, t, a: a * (1 + t ** 2)),
-    sp.asin: _unary(lambda x, t, a: a * (1 - x ** 2) ** -half),
-    sp.acos: _unary(lambda x, t, a: -a * (1 - x ** 2) ** -half),
-    sp.atan: _unary(lambda x, t, a: a / (1 + x ** 2)),
-    sp.sinh: _unary(lambda x, t, a: a * sp.cosh(x)),
-    sp.cosh: _unary(lambda x, t, a: a * sp.sinh(x)),
-    sp.tanh: _unary(lambda x, t, a: a * (1 - t ** 2)),
-    sp.asinh: _unary(lambda x, t, a: a * (x ** 2 + 1) ** -half),
-    sp.acosh: _unary(lambda x, t, a: a * (x ** 2 - 1) ** -half),
-    sp.atanh: _unary(lambda x, t, a: a / (1 - x ** 2)),
-    expm1: _unary(lambda x, t, a: a * (t + 1)),
-    log1p: _unary(lambda x, t, a: a / (x + 1)),
-    log2: _unary(lambda x, t, a: a / (x * sp.log(2))),
-    log10: _unary(lambda x, t, a: a / (x * sp.log(10))),
-    Cbrt: _unary(lambda x, t, a: a / (3 * t ** 2)),
-    sp.Abs: _unary(lambda x, t, a: a * sp.sign(x)),
-    sp.sign: _none,
-    sp.floor: _none,
-    sp.ceiling: _none,
-    sp.erf: _unary(lambda x, t, a: a * (2 / sp.sqrt(sp.pi)) * sp.exp(-x ** 2)),
-    sp.erfc: _unary(lambda x, t, a: -a * (2 / sp.sqrt(sp.pi)) * sp.exp(-x ** 2)),
-    Relu: _unary(lambda x, t, a: Where(sp.Gt(x, 0), a, 0)),
-    Sigmoid: _unary(lambda x, t, a: a * t * (1 - t)),
-    Softplus: _unary(lambda x, t, a: a * Sigmoid(x)),
-    sp.atan2: _atan2,
-    hypot: _hypot,
-    LogSumExp: _logsumexp,
     Where: _where,
     Maximum: _extremum(sp.Ge),
     Minimum: _extremum(sp.Le),
-}
-
+})
 
 # Rows whose local derivatives stay finite wherever their arguments are finite.
-FINITE_PARTIALS = (sp.Add, sp.sin, sp.cos, sp.tanh, sp.atan, sp.erf, sp.erfc, sp.Abs,
-                    sp.sign, sp.floor, sp.ceiling, Relu, Sigmoid, Softplus, Where, Maximum,
-                    Minimum)
+FINITE_PARTIALS = (sp.Add, Where, *(op.cls for op in OPS if op.finite_partials))
 
 
 def partials_may_blow_up(expr: sp.Basic) -> bool:

@@ -4,22 +4,19 @@ redoes no work."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from . import __version__, cache
+from .diagnostics import ChainccError
 from .ir import Program
 from .pipeline import Compiled, pipeline
 from .source import Source
 
 if TYPE_CHECKING:
-    from .api import Function
-
-
-def _numba_version() -> str:
-    import numba
-    return numba.__version__
+    from .function import Function
 
 
 def _kernel_text(src_name: str, compiled: list[Compiled]) -> str:
@@ -42,14 +39,23 @@ class Unit:
         self._compiled = compiled
         self.meta = meta
         self.key = key                 # the disk cache's key for this source, if any
+        # True when the metadata came from the disk cache (the pipeline has not run)
+        self.cached = compiled is None
         self._module: ModuleType | None = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def cache_key(source: Source) -> str:
+        """The disk cache's key for a source: its name and text, the chaincc package's
+        code, the cache format and the Numba and llvmlite versions."""
+        return cache.digest(*cache.versions(), cache.package_digest(), source.name,
+                            source.text)
 
     @classmethod
     def build(cls, source: Source) -> Unit:
-        key = cache.digest(__version__, str(cache.FORMAT), cache.generator_digest(),
-                           _numba_version(), source.name, source.text)
-        meta = cache.read_meta(key)
-        if meta is not None and cache.module_path(meta["module"]).exists():
+        key = cls.cache_key(source)
+        meta = cache.read_meta(key, required=("module", "functions"))
+        if meta is not None and cache.has_module(meta["module"]):
             return cls(source, None, meta, key)
         compiled = pipeline(source)
         return cls.from_compiled(source, compiled, key)
@@ -74,14 +80,26 @@ class Unit:
     @property
     def compiled(self) -> list[Compiled]:
         if self._compiled is None:
-            self._compiled = pipeline(self.source)
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = pipeline(self.source)
         return self._compiled
 
     @property
     def module(self) -> ModuleType:
+        """The scalar kernels' module, imported once; rebuilt from the source when the
+        cached one is missing or damaged."""
         if self._module is None:
-            self._module = cache.load_module(self.meta["module"])
-            assert self._module is not None, "kernel module vanished from the cache"
+            module = cache.load_module(self.meta["module"])
+            if module is None:
+                key = cache.store_module(_kernel_text(self.source.name, self.compiled))
+                if key != self.meta["module"]:          # written by another process
+                    self.meta = {**self.meta, "module": key}
+                    if self.key is not None:
+                        cache.write_meta(self.key, self.meta)
+                module = cache.load_module(key)
+                assert module is not None, "a kernel module just written is unreadable"
+            self._module = module
         return self._module
 
     def loop_module(self, index: int, which: str, prog: Callable[[], Program],
@@ -92,7 +110,7 @@ class Unit:
         from .backends.numba_cpu import batch_module_source
         pattern = "".join("s" if s else "p" for s in shared)
         index_key = cache.digest(self.key, str(index), which, pattern) if self.key else None
-        entry = cache.read_meta(index_key) if index_key else None
+        entry = cache.read_meta(index_key, required=("module",)) if index_key else None
         if entry is not None:
             module = cache.load_module(entry["module"])
             if module is not None:
@@ -100,24 +118,24 @@ class Unit:
         text = batch_module_source(__version__, self.source.name, prog(), fname, shared,
                                    reduce=True)
         module_key = cache.store_module(text)
-        if index_key:
+        if index_key and (entry is None or entry["module"] != module_key):
             cache.write_meta(index_key, {"module": module_key})
         module = cache.load_module(module_key)
-        assert module is not None
+        assert module is not None, "a kernel module just written is unreadable"
         return module
 
     def native_kernel(self, index: int, which: str, prog: Callable[[], Program],
                       fname: str, kind: str):
         """An LLVM-backend kernel, its machine code found in the disk cache when it was
-        made before (by source, function, program and kind)."""
+        made before (by source, function, program and kind) and matches its hash."""
         from .backends import llvm
         index_key = cache.digest(self.key, str(index), which, kind) if self.key else None
-        entry = cache.read_meta(index_key) if index_key else None
+        entry = cache.read_meta(index_key, required=("object",)) if index_key else None
         obj = cache.read_object(entry["object"]) if entry else None
         if obj is None:
             obj = llvm.compile_object(llvm.module_ir(prog(), fname, kind))
             object_key = cache.store_object(obj)
-            if index_key:
+            if index_key and (entry is None or entry["object"] != object_key):
                 cache.write_meta(index_key, {"object": object_key})
         return llvm.Kernel(obj, f"{fname}_{kind}", kind)
 
@@ -126,11 +144,18 @@ class Unit:
         return [f["name"] for f in self.meta["functions"]]
 
     def function(self, entry: str | None = None) -> Function:
+        """The function named ``entry`` (default: the last one the source defines)."""
+        from .function import Function
         names = self.names
+        if not names:
+            raise UnknownFunction(f"{self.source.name} defines no function")
         if entry is None:
             entry = names[-1]
         if entry not in names:
-            raise KeyError(f"no function '{entry}' in {self.source.name}; it defines "
-                           f"{', '.join(names)}")
-        from .api import Function
+            raise UnknownFunction(f"no function {entry!r} in {self.source.name}; it "
+                                  f"defines {', '.join(names)}")
         return Function(self, names.index(entry))
+
+
+class UnknownFunction(ChainccError, KeyError):
+    """``entry=`` names no function of the source (also a KeyError)."""

@@ -473,7 +473,7 @@ N = 10_000
     (lambda: "x+" * N + "x", N + 1),
     (lambda: "x " * N + "x", N + 1),
     (lambda: "not " * N + "a < b", N + 2),
-    (lambda: "[" * N + "x" + "]" * N, N + 1),
+    (lambda: "[" * 16 + "(" * N + "x" + ")" * N + "]" * 16, 17),
     (lambda: "x" + "'" * N, N + 1),
     (lambda: "x" + "[0]" * N, N + 1),
     (lambda: "x" + "²" * 1 + "'²" * N, 2 * N + 2),

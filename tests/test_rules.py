@@ -74,6 +74,8 @@ UNARY: list[tuple[str, sp.Expr, tuple]] = [
     ("relu", sp.Piecewise((X, X > 0), (0, True)), _pts(-2.5, -0.3, 0.7, 4.0)),
     ("sigmoid", _sigmoid(X), _pts(-4.0, -0.4, 0.3, 4.0)),
     ("softplus", sp.log(1 + sp.exp(X)), _pts(-4.0, -0.4, 0.3, 4.0)),
+    ("lgamma", sp.log(sp.Abs(sp.gamma(X))), _pts(-2.5, -0.3, 0.7, 4.2, 30.0)),
+    ("gelu", X * (1 + sp.erf(X / sp.sqrt(2))) / 2, _pts(-4.0, -0.4, 0.3, 4.0)),
 ]
 
 XY_ANY = ((0.3, -1.2), (-0.7, 0.4), (1.5, 2.5), (-2.0, -0.6))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .. import escape
 from ..ir import Param, Program
 from ..optimize import count_ops
 from .c_names import (
@@ -121,9 +122,8 @@ def kind_of(fwd: Program) -> str:
 
 # -- text helpers --------------------------------------------------------------------------
 def comment_text(text: str) -> str:
-    """Text that cannot end, nest or splice a C comment."""
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return re.sub(r"\?(?=\?)", "? ", text.replace("*/", "* /").replace("/*", "/ *"))
+    """Text that cannot end, nest or splice a C comment (see chaincc/escape.py)."""
+    return escape.comment_text(text, limit=None)
 
 
 def include_guard(prefix: str) -> str:

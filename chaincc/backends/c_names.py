@@ -16,6 +16,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 
+from ..ops import LIBM_CALLS
+
 _C_KEYWORDS = """
 auto break case char const continue default do double else enum extern float for goto if
 inline int long register restrict return short signed sizeof static struct switch typedef
@@ -95,7 +97,7 @@ def _words(*blocks: str) -> frozenset[str]:
     return frozenset(w for b in blocks for w in b.split())
 
 
-_MATH = _words(_MATH_FUNCTIONS)
+_MATH = _words(_MATH_FUNCTIONS) | LIBM_CALLS        # every libm call a kernel makes, too
 RESERVED: frozenset[str] = (
     _words(_C_KEYWORDS, _CXX_KEYWORDS, _MATH_MACROS, _STANDARD_NAMES) | _MATH
     | {m + s for m in _MATH for s in ("f", "l")}

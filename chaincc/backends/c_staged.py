@@ -19,16 +19,14 @@ from collections.abc import Callable
 import sympy as sp
 
 from ..ir import Program
+from ..ops import LIBM_CALLS
 from .printer import Printer
 
 BLOCK = 64
 MAX_ARRAYS = 96            # 96 arrays of 64 doubles: 48 KiB of stack per thread at most
-# libm functions the printers emit that compile to calls (fabs, floor and ceil are
-# instructions, or at least vectorise)
-CALLS = frozenset("""
-sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh exp expm1 log log1p log2 log10
-sqrt cbrt pow erf erfc atan2 hypot
-""".split())
+# libm functions the printers emit that compile to calls (the registry's, ops.py; fabs,
+# floor and ceil are instructions, or at least vectorise)
+CALLS = LIBM_CALLS - {"fabs", "floor", "ceil"}
 _CALL = re.compile(r"\b([a-z][a-z0-9]*)\(")
 
 

@@ -17,30 +17,11 @@ import struct
 import sympy as sp
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
-from ..functions import (
-    Cbrt,
-    LogSumExp,
-    Maximum,
-    Minimum,
-    Relu,
-    Sigmoid,
-    Softplus,
-    Where,
-    expm1,
-    hypot,
-    log1p,
-    log2,
-    log10,
-)
+from ..functions import Where
 from ..ir import Program
-from ..optimize import SMALL_POWER
+from ..libm import arity
+from ..ops import op_of, power
 
-LIBM = {sp.sin: "sin", sp.cos: "cos", sp.tan: "tan", sp.asin: "asin", sp.acos: "acos",
-        sp.atan: "atan", sp.sinh: "sinh", sp.cosh: "cosh", sp.tanh: "tanh",
-        sp.asinh: "asinh", sp.acosh: "acosh", sp.atanh: "atanh", sp.exp: "exp",
-        expm1: "expm1", sp.log: "log", log1p: "log1p", log2: "log2", log10: "log10",
-        Cbrt: "cbrt", sp.erf: "erf", sp.erfc: "erfc", sp.atan2: "atan2", hypot: "hypot",
-        sp.floor: "floor", sp.ceiling: "ceil", sp.Abs: "fabs"}
 RELATIONS = {"<": "olt", "<=": "ole", ">": "ogt", ">=": "oge", "==": "oeq", "!=": "une"}
 
 
@@ -90,7 +71,27 @@ class Emitter:
         return self.ins(f"select i1 {c}, double {a}, double {b}")
 
     def cmp(self, rel: str, a: str, b: str) -> str:
-        return self.ins(f"fcmp {rel} double {a}, {b}")
+        """``rel``: ``<``, ``<=``, ... (or an fcmp condition code)."""
+        return self.ins(f"fcmp {RELATIONS.get(rel, rel)} double {a}, {b}")
+
+    # ops.Machine: a registry formula written as instructions
+    def num(self, v: float) -> str:
+        return double(v)
+
+    def add(self, a: str, b: str) -> str:
+        return self.fbin("fadd", a, b)
+
+    def sub(self, a: str, b: str) -> str:
+        return self.fbin("fsub", a, b)
+
+    def mul(self, a: str, b: str) -> str:
+        return self.fbin("fmul", a, b)
+
+    def div(self, a: str, b: str) -> str:
+        return self.fbin("fdiv", a, b)
+
+    def neg(self, a: str) -> str:
+        return self.ins(f"fneg double {a}")
 
     def cond(self, e: sp.Basic) -> str:
         if isinstance(e, (BooleanTrue, BooleanFalse)):
@@ -136,53 +137,13 @@ class Emitter:
                 acc = self.fbin("fdiv", acc, d)
             return self.ins(f"fneg double {acc}") if neg else acc
         if isinstance(e, sp.Pow):
-            x, p = self.value(e.base), e.exp
-            if p.is_Integer and 0 < abs(p) <= SMALL_POWER:
-                acc = x
-                for _ in range(abs(int(p)) - 1):
-                    acc = self.fbin("fmul", acc, x)
-                return acc if p > 0 else self.fbin("fdiv", double(1.0), acc)
-            if p == sp.Rational(1, 2):
-                return self.call("sqrt", x)
-            if p == sp.Rational(-1, 2):
-                return self.fbin("fdiv", double(1.0), self.call("sqrt", x))
-            return self.call("pow", x, self.value(p))
-        t = type(e)
-        if t in LIBM:
-            return self.call(LIBM[t], *(self.value(a) for a in e.args))
-        if t is Where:
+            return power(self, self.value(e.base), e.exp, self.value(e.exp))
+        if isinstance(e, Where):
             return self.select(self.cond(e.args[0]), self.value(e.args[1]),
                                self.value(e.args[2]))
-        x = self.value(e.args[0]) if e.args else ""
-        zero = double(0.0)
-        if t is sp.sign:
-            neg = self.select(self.cmp("olt", x, zero), double(-1.0),
-                              self.fbin("fmul", x, zero))
-            return self.select(self.cmp("ogt", x, zero), double(1.0), neg)
-        if t is Relu:
-            return self.select(self.cmp("ogt", x, zero), x, zero)
-        if t is Sigmoid:
-            ex = self.call("exp", self.ins(f"fneg double {x}"))
-            return self.fbin("fdiv", double(1.0), self.fbin("fadd", double(1.0), ex))
-        if t is Softplus:
-            m = self.select(self.cmp("ogt", x, zero), x, zero)
-            ex = self.call("exp", self.ins(f"fneg double {self.call('fabs', x)}"))
-            return self.fbin("fadd", m, self.call("log1p", ex))
-        if t in (Maximum, Minimum):
-            rel = "oge" if t is Maximum else "ole"
-            acc = x
-            for a in e.args[1:]:
-                v = self.value(a)
-                acc = self.select(self.cmp(rel, acc, v), acc, v)
-            return acc
-        if t is LogSumExp:
-            m = x
-            total = None
-            for a in e.args[1:]:
-                ex = self.call("exp", self.fbin("fsub", self.value(a), m))
-                total = ex if total is None else self.fbin("fadd", total, ex)
-            return self.fbin("fadd", m, self.call("log", total))
-        raise AssertionError(f"no LLVM lowering for {t.__name__}")
+        op = op_of(e)
+        assert op is not None, f"no LLVM lowering for {type(e).__name__}"
+        return op.run(self, *(self.value(a) for a in e.args))
 
     def body(self, prog: Program) -> None:
         for a in prog.body:
@@ -191,8 +152,7 @@ class Emitter:
     def declarations(self) -> list[str]:
         out = []
         for f in sorted(self.declared):
-            arity = 2 if f in ("atan2", "hypot", "pow") else 1
-            out.append(f"declare double @{f}({', '.join(['double'] * arity)})")
+            out.append(f"declare double @{f}({', '.join(['double'] * arity(f))})")
         return out
 
 
@@ -268,9 +228,11 @@ def _llvm():
     global _initialised
     import llvmlite.binding as llvm
     if not _initialised:
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        _initialised = True
+        with _compiler_lock():
+            if not _initialised:
+                llvm.initialize_native_target()
+                llvm.initialize_native_asmprinter()
+                _initialised = True
     return llvm
 
 
@@ -282,15 +244,24 @@ def _target_machine():
                                         opt=OPT, jit=True)
 
 
+def _compiler_lock():
+    """Numba's lock around LLVM work: llvmlite parses into one global LLVM context, which
+    is not safe to use from several threads at once (Numba's compiler included)."""
+    from numba.core.compiler_lock import global_compiler_lock
+    return global_compiler_lock
+
+
 def compile_object(ir_text: str) -> bytes:
     """Optimise and compile the IR to an object file for this machine."""
     llvm = _llvm()
-    mod = llvm.parse_assembly(ir_text)
-    mod.verify()
-    tm = _target_machine()
-    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=OPT))
-    pb.getModulePassManager().run(mod, pb)
-    return tm.emit_object(mod)
+    with _compiler_lock():
+        mod = llvm.parse_assembly(ir_text)
+        mod.verify()
+        tm = _target_machine()
+        pb = llvm.create_pass_builder(tm,
+                                      llvm.create_pipeline_tuning_options(speed_level=OPT))
+        pb.getModulePassManager().run(mod, pb)
+        return tm.emit_object(mod)
 
 
 POINTS = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
@@ -300,13 +271,20 @@ SUM = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
 
 
 class Kernel:
-    """One loaded kernel (machine code from ``compile_object``); calls release the GIL."""
+    """One loaded kernel (machine code from ``compile_object``); calls release the GIL.
+
+    Object files read from the disk cache are checked against their hash before they
+    get here (``cache.read_object``): LLVM's loader trusts the bytes it is given."""
 
     def __init__(self, obj: bytes, symbol: str, kind: str) -> None:
+        assert obj, "empty object file"
         llvm = _llvm()
-        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
-                                                  _target_machine())
-        self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-        self._engine.finalize_object()
+        with _compiler_lock():
+            self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
+                                                      _target_machine())
+            self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            self._engine.finalize_object()
+            address = self._engine.get_function_address(symbol)
+        assert address, f"object file has no symbol {symbol}"
         proto = POINTS if kind == "points" else SUM
-        self.call = proto(self._engine.get_function_address(symbol))
+        self.call = proto(address)

@@ -11,24 +11,24 @@ numpy and numba, so ``chaincc compile --emit numba`` ships it as it is.
 
 from __future__ import annotations
 
-import keyword
 from collections.abc import Sequence
 
-from ..functions import Cbrt
+from ..escape import ascii_tag, comment_text, identifier
 from ..ir import Program
-from .printer import COMMON_FUNCTIONS, Printer
+from ..ops import LIBM_CALLS
+from .printer import Printer
 
 # module-level names of the generated code, which user names must not shadow
 RESERVED = frozenset({"math", "np", "numba", "njit", "prange", "OPTS", "REDUCE_OPTS"})
 
 
 class PythonPrinter(Printer):
-    functions = {t: "math." + f for t, f in COMMON_FUNCTIONS.items()} | {Cbrt: "np.cbrt({0})"}
-    sqrt = "math.sqrt({0})"
-    pow = "({0} ** {1})"
-    fabs = "abs({0})"
-    floor = "np.floor({0})"
-    ceil = "np.ceil({0})"
+    # libm as Numba spells it: math.f, except these (each checked bit for bit against
+    # libm by tests/test_ops_registry.py)
+    libm = {n: f"math.{n}({{0}})" for n in LIBM_CALLS} | {
+        "atan2": "math.atan2({0}, {1})", "hypot": "math.hypot({0}, {1})",
+        "pow": "({0} ** {1})", "fabs": "abs({0})", "floor": "np.floor({0})",
+        "ceil": "np.ceil({0})", "cbrt": "np.cbrt({0})"}
     select = "({1} if {0} else {2})"
     and_, or_, not_ = "and", "or", "not "
     inf, nan = "math.inf", "math.nan"
@@ -42,10 +42,7 @@ class PythonPrinter(Printer):
 
 def py_name(name: str, fallback: str, taken: frozenset[str] = frozenset()) -> str:
     """A Python identifier for a user name that cannot collide with generated names."""
-    if name.isascii() and name.isidentifier() and not keyword.iskeyword(name) \
-            and name not in RESERVED and name not in taken:
-        return name
-    return fallback
+    return identifier(name, fallback, RESERVED | taken)
 
 
 # What the generated names of a function's kernels add to its name.
@@ -57,7 +54,7 @@ def kernel_name(name: str, others: frozenset[str] = frozenset()) -> str:
     """The module-level name of a user function's kernels. ``others``: the other
     functions in the file; a name such as ``f_batch`` beside a function ``f`` would
     collide with ``f``'s own kernels, so it takes a name of its own."""
-    fallback = "_f_" + name.encode("punycode").decode("ascii").replace("-", "_")
+    fallback = "_f_" + ascii_tag(name)
     for suffix in KERNEL_SUFFIXES:
         if suffix in name and name[:name.index(suffix)] in others:
             return fallback
@@ -210,7 +207,7 @@ def function_source(fwd: Program, vg: Program | None, stamp: str = "",
     NAME_value_and_grad, NAME_value_and_grad_batch and NAME_value_and_grad_reduce
     (batch kernels here take every argument per point)."""
     n = kernel_name(fwd.name, others)
-    lines = [f"# {stamp}" if stamp else ""]
+    lines = [f"# {comment_text(stamp)}" if stamp else ""]
     lines += scalar_kernel(fwd, n) + loop_kernels(fwd, n)
     if vg is not None:
         lines += scalar_kernel(vg, f"{n}_value_and_grad")
@@ -221,7 +218,7 @@ def function_source(fwd: Program, vg: Program | None, stamp: str = "",
 def module_source(version: str, file: str, functions: list[tuple[Program, Program | None]],
                   stamps: list[str] | None = None) -> str:
     """A standalone module with every function's kernels."""
-    parts = [HEADER.format(version=version, file=file)]
+    parts = [HEADER.format(version=version, file=comment_text(file))]
     names = frozenset(fwd.name for fwd, _ in functions)
     for k, (fwd, vg) in enumerate(functions):
         parts.append(function_source(fwd, vg, stamps[k] if stamps else "", names))
@@ -230,7 +227,7 @@ def module_source(version: str, file: str, functions: list[tuple[Program, Progra
 
 def scalar_module_source(version: str, file: str, progs: list[tuple[Program, str]]) -> str:
     """Only the scalar kernels of the given programs (what the API needs up front)."""
-    lines = [HEADER.format(version=version, file=file)]
+    lines = [HEADER.format(version=version, file=comment_text(file))]
     for prog, fname in progs:
         lines += scalar_kernel(prog, fname)
     return "\n".join(lines) + "\n"
@@ -243,5 +240,5 @@ def batch_module_source(version: str, file: str, prog: Program, fname: str,
     whose threads start faster, which matters when a batch takes milliseconds (a large
     body would make that wrapper slow to compile, since Numba compiles it again inside)."""
     small = len(prog.body) <= PRANGE_STATEMENTS
-    return HEADER.format(version=version, file=file) + "\n".join(
+    return HEADER.format(version=version, file=comment_text(file)) + "\n".join(
         loop_kernels(prog, fname, shared, reduce, parallel=small)) + "\n"

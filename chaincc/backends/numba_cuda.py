@@ -18,7 +18,7 @@ the Numba CUDA simulator.
 
 from __future__ import annotations
 
-from ..functions import Cbrt
+from ..escape import comment_text
 from ..ir import Program
 from .numba_cpu import PythonPrinter, arg_names
 from .numba_cpu import kernel_name as cpu_kernel_name
@@ -37,9 +37,8 @@ class CudaPrinter(PythonPrinter):
     Numba types only when spelled as an attribute of ``cuda``; the simulator's stand-in
     is ``x ** (1/3)``, NaN for x < 0)."""
 
-    functions = PythonPrinter.functions | {Cbrt: "cuda.cbrt({0})"}
-    floor = "math.floor({0})"
-    ceil = "math.ceil({0})"
+    libm = PythonPrinter.libm | {"cbrt": "cuda.cbrt({0})", "floor": "math.floor({0})",
+                                 "ceil": "math.ceil({0})"}
 
 
 class Float32Printer(CudaPrinter):
@@ -202,7 +201,7 @@ def function_source(fwd: Program, vg: Program, dtype: str, stamp: str = "") -> s
     NAME_batch, NAME_reduce, NAME_value_and_grad, NAME_value_and_grad_batch and
     NAME_value_and_grad_reduce."""
     n = kernel_name(fwd.name)
-    lines = [f"# {stamp}" if stamp else ""]
+    lines = [f"# {comment_text(stamp)}" if stamp else ""]
     lines += program_kernels(fwd, n, dtype)
     lines += program_kernels(vg, f"{n}_value_and_grad", dtype)
     return "\n".join(lines) + "\n"
@@ -211,7 +210,7 @@ def function_source(fwd: Program, vg: Program, dtype: str, stamp: str = "") -> s
 def module_source(version: str, file: str, functions: list[tuple[Program, Program]],
                   dtype: str = "float64", stamps: list[str] | None = None) -> str:
     assert dtype in DTYPES, dtype
-    parts = [HEADER.format(version=version, file=file, dtype=dtype)]
+    parts = [HEADER.format(version=version, file=comment_text(file), dtype=dtype)]
     for k, (fwd, vg) in enumerate(functions):
         parts.append(function_source(fwd, vg, dtype, stamps[k] if stamps else ""))
     return "\n".join(parts)

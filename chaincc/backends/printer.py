@@ -1,5 +1,7 @@
 """Printing one Program statement as source text, table-driven so that a backend overrides
-tables (function names, literals, operators) rather than methods."""
+tables (libm spellings, literals, operators) rather than methods. Each operation is
+printed from its registry entry (ops.py): one libm call, or its formula written by
+``TextMachine``."""
 
 from __future__ import annotations
 
@@ -8,33 +10,62 @@ import math
 import sympy as sp
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
-from ..functions import (
-    Cbrt,
-    LogSumExp,
-    Maximum,
-    Minimum,
-    Relu,
-    Sigmoid,
-    Softplus,
-    Where,
-    expm1,
-    hypot,
-    log1p,
-    log2,
-    log10,
-)
-from ..optimize import SMALL_POWER
+from ..functions import Where
+from ..ops import op_of, power
 
-# Function templates shared by the C-family and Python printers; {0}, {1} are operands.
-COMMON_FUNCTIONS: dict[type, str] = {
-    sp.sin: "sin({0})", sp.cos: "cos({0})", sp.tan: "tan({0})", sp.asin: "asin({0})",
-    sp.acos: "acos({0})", sp.atan: "atan({0})", sp.sinh: "sinh({0})", sp.cosh: "cosh({0})",
-    sp.tanh: "tanh({0})", sp.asinh: "asinh({0})", sp.acosh: "acosh({0})",
-    sp.atanh: "atanh({0})", sp.exp: "exp({0})", expm1: "expm1({0})", sp.log: "log({0})",
-    log1p: "log1p({0})", log2: "log2({0})", log10: "log10({0})", Cbrt: "cbrt({0})",
-    sp.erf: "erf({0})", sp.erfc: "erfc({0})", sp.atan2: "atan2({0}, {1})",
-    hypot: "hypot({0}, {1})",
-}
+# How each target spells a libm call, where not as ``name(args)``: a backend overrides
+# entries (Python: ``math.exp``, ``abs``, ``np.floor``).
+C_LIBM: dict[str, str] = {}
+
+
+class _Text:
+    """A value of the printing machine: source text and the precedence of its top
+    operator, so that a formula gets exactly the brackets it needs."""
+
+    ATOM, NEG, MUL, ADD, CMP = 9, 8, 5, 4, 2
+
+    def __init__(self, text: str, prec: int) -> None:
+        self.text, self.prec = text, prec
+
+
+class TextMachine:
+    """ops.Machine that writes a formula as one expression in the printer's syntax."""
+
+    def __init__(self, printer: Printer) -> None:
+        self.p = printer
+
+    def num(self, v: float) -> _Text:
+        return _Text(self.p.number(v), _Text.ATOM)
+
+    def call(self, name: str, *args: _Text) -> _Text:
+        return _Text(self.p.libm_call(name, *(a.text for a in args)), _Text.ATOM)
+
+    def _bin(self, op: str, prec: int, a: _Text, b: _Text) -> _Text:
+        left = a.text if a.prec >= prec else f"({a.text})"
+        right = b.text if b.prec > prec else f"({b.text})"
+        return _Text(f"{left} {op} {right}", prec)
+
+    def add(self, a: _Text, b: _Text) -> _Text:
+        return self._bin("+", _Text.ADD, a, b)
+
+    def sub(self, a: _Text, b: _Text) -> _Text:
+        return self._bin("-", _Text.ADD, a, b)
+
+    def mul(self, a: _Text, b: _Text) -> _Text:
+        return self._bin("*", _Text.MUL, a, b)
+
+    def div(self, a: _Text, b: _Text) -> _Text:
+        return self._bin("/", _Text.MUL, a, b)
+
+    def neg(self, a: _Text) -> _Text:
+        return _Text("-" + (a.text if a.prec > _Text.NEG else f"({a.text})"), _Text.NEG)
+
+    def cmp(self, rel: str, a: _Text, b: _Text) -> _Text:
+        return self._bin(RELATIONS[rel], _Text.CMP, a, b)
+
+    def select(self, c: _Text, a: _Text, b: _Text) -> _Text:
+        return _Text(self.p.select.format(c.text, a.text, b.text), _Text.ATOM)
+
 
 RELATIONS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
 
@@ -42,12 +73,7 @@ RELATIONS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
 class Printer:
     """Prints statements whose operands are symbols and numbers (the Program's form)."""
 
-    functions: dict[type, str] = COMMON_FUNCTIONS
-    sqrt = "sqrt({0})"
-    pow = "pow({0}, {1})"
-    fabs = "fabs({0})"
-    floor = "floor({0})"
-    ceil = "ceil({0})"
+    libm: dict[str, str] = C_LIBM          # spellings of libm calls (default: name(args))
     select = "({0} ? {1} : {2})"
     and_, or_, not_ = "&&", "||", "!"
     inf, nan = "INFINITY", "NAN"
@@ -142,53 +168,20 @@ class Printer:
         return f"-({text})" if neg and (len(num) > 1 or den) else (f"-{text}" if neg else text)
 
     def power(self, b: sp.Basic, p: sp.Basic) -> str:
-        x = self.operand(b)
-        if p.is_Integer and 0 < abs(p) <= SMALL_POWER:
-            prod = " * ".join([x] * abs(int(p)))
-            return prod if p > 0 else f"{self.number(1.0)} / ({prod})"
-        if p == sp.Rational(1, 2):
-            return self.sqrt.format(x)
-        if p == sp.Rational(-1, 2):
-            return f"{self.number(1.0)} / {self.sqrt.format(x)}"
-        return self.pow.format(x, self.operand(p))
+        m = TextMachine(self)
+        return power(m, _Text(self.operand(b), _Text.ATOM), p,
+                     _Text(self.operand(p), _Text.ATOM)).text
+
+    def libm_call(self, name: str, *args: str) -> str:
+        """A call of the libm function ``name`` in this printer's syntax."""
+        template = self.libm.get(name)
+        return template.format(*args) if template else f"{name}({', '.join(args)})"
 
     def call(self, e: sp.Basic) -> str:
-        args = [self.operand(a) for a in e.args]
-        t = type(e)
-        if t in self.functions:
-            return self.functions[t].format(*args)
-        if t is sp.Abs:
-            return self.fabs.format(args[0])
-        if t is sp.floor:
-            return self.floor.format(args[0])
-        if t is sp.ceiling:
-            return self.ceil.format(args[0])
-        if t is sp.sign:
-            z = self.number(0.0)
-            x = args[0]
-            return self.select.format(f"{x} > {z}", self.number(1.0), self.select.format(
-                f"{x} < {z}", self.number(-1.0), f"{x} * {z}"))
-        if t is Where:
-            return self.select.format(self.cond(e.args[0]), args[1], args[2])
-        if t is Relu:
-            z = self.number(0.0)
-            return self.select.format(f"{args[0]} > {z}", args[0], z)
-        if t is Sigmoid:
-            one = self.number(1.0)
-            return f"{one} / ({one} + {self.functions[sp.exp].format('-' + args[0])})"
-        if t is Softplus:
-            x, z = args[0], self.number(0.0)
-            m = self.select.format(f"{x} > {z}", x, z)
-            ex = self.functions[sp.exp].format(f"-{self.fabs.format(x)}")
-            return f"{m} + {self.functions[log1p].format(ex)}"
-        if t is LogSumExp:
-            m = args[0]
-            terms = " + ".join(self.functions[sp.exp].format(f"{x} - {m}") for x in args[1:])
-            return f"{m} + {self.functions[sp.log].format(terms)}"
-        if t in (Maximum, Minimum):
-            rel = ">=" if t is Maximum else "<="
-            acc = args[0]
-            for a in args[1:]:
-                acc = self.select.format(f"{acc} {rel} {a}", acc, a)
-            return acc
-        raise AssertionError(f"no printer for {t.__name__}")
+        if isinstance(e, Where):
+            return self.select.format(self.cond(e.args[0]), self.operand(e.args[1]),
+                                      self.operand(e.args[2]))
+        op = op_of(e)
+        assert op is not None, f"no printer for {type(e).__name__}"
+        m = TextMachine(self)
+        return op.run(m, *(_Text(self.operand(a), _Text.ATOM) for a in e.args)).text

@@ -58,15 +58,15 @@ void h_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT x,
 
 double g(double h)
 {
-    const double _t1 = 1.0 + h;
-    return _t1;
+    const double _t2 = 1.0 + h;
+    return _t2;
 }
 
 double g_value_and_grad(double h, double *CHAINCC_RESTRICT grad)
 {
-    const double _t1 = 1.0 + h;
+    const double _t2 = 1.0 + h;
     grad[0] = 1.0;
-    return _t1;
+    return _t2;
 }
 
 void g_batch(size_t n, const double *CHAINCC_RESTRICT h, double *CHAINCC_RESTRICT value)
@@ -77,8 +77,8 @@ void g_batch(size_t n, const double *CHAINCC_RESTRICT h, double *CHAINCC_RESTRIC
 #endif
     for (ptrdiff_t _i = 0; _i < _n; ++_i) {
         const double _p0 = h[_i];
-        const double _t1 = 1.0 + _p0;
-        value[_i] = _t1;
+        const double _t2 = 1.0 + _p0;
+        value[_i] = _t2;
     }
 }
 
@@ -91,23 +91,23 @@ void g_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT h,
 #endif
     for (ptrdiff_t _i = 0; _i < _n; ++_i) {
         const double _p0 = h[_i];
-        const double _t1 = 1.0 + _p0;
-        value[_i] = _t1;
+        const double _t2 = 1.0 + _p0;
+        value[_i] = _t2;
         grad_h[_i] = 1.0;
     }
 }
 
 double f(double g)
 {
-    const double _t1 = 2.0 * g;
-    return _t1;
+    const double _t3 = 2.0 * g;
+    return _t3;
 }
 
 double f_value_and_grad(double g, double *CHAINCC_RESTRICT grad)
 {
-    const double _t1 = 2.0 * g;
+    const double _t3 = 2.0 * g;
     grad[0] = 2.0;
-    return _t1;
+    return _t3;
 }
 
 void f_batch(size_t n, const double *CHAINCC_RESTRICT g, double *CHAINCC_RESTRICT value)
@@ -118,8 +118,8 @@ void f_batch(size_t n, const double *CHAINCC_RESTRICT g, double *CHAINCC_RESTRIC
 #endif
     for (ptrdiff_t _i = 0; _i < _n; ++_i) {
         const double _p0 = g[_i];
-        const double _t1 = 2.0 * _p0;
-        value[_i] = _t1;
+        const double _t3 = 2.0 * _p0;
+        value[_i] = _t3;
     }
 }
 
@@ -132,8 +132,8 @@ void f_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT g,
 #endif
     for (ptrdiff_t _i = 0; _i < _n; ++_i) {
         const double _p0 = g[_i];
-        const double _t1 = 2.0 * _p0;
-        value[_i] = _t1;
+        const double _t3 = 2.0 * _p0;
+        value[_i] = _t3;
         grad_g[_i] = 2.0;
     }
 }
@@ -141,19 +141,19 @@ void f_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT g,
 double y(double x)
 {
     const double _t1 = x * x;  /* h */
-    const double _t2 = 1.0 + _t1;  /* g */
-    const double _t3 = 2.0 * _t2;  /* f */
-    return _t3;
+    const double _t4 = 1.0 + _t1;  /* g */
+    const double _t5 = 2.0 * _t4;  /* f */
+    return _t5;
 }
 
 double y_value_and_grad(double x, double *CHAINCC_RESTRICT grad)
 {
     const double _t1 = x * x;  /* h */
-    const double _t2 = 1.0 + _t1;  /* g */
-    const double _t3 = 2.0 * _t2;  /* f */
-    const double _t4 = 4.0 * x;
-    grad[0] = _t4;
-    return _t3;
+    const double _t4 = 1.0 + _t1;  /* g */
+    const double _t5 = 2.0 * _t4;  /* f */
+    const double _t6 = 4.0 * x;
+    grad[0] = _t6;
+    return _t5;
 }
 
 void y_batch(size_t n, const double *CHAINCC_RESTRICT x, double *CHAINCC_RESTRICT value)
@@ -165,9 +165,9 @@ void y_batch(size_t n, const double *CHAINCC_RESTRICT x, double *CHAINCC_RESTRIC
     for (ptrdiff_t _i = 0; _i < _n; ++_i) {
         const double _p0 = x[_i];
         const double _t1 = _p0 * _p0;  /* h */
-        const double _t2 = 1.0 + _t1;  /* g */
-        const double _t3 = 2.0 * _t2;  /* f */
-        value[_i] = _t3;
+        const double _t4 = 1.0 + _t1;  /* g */
+        const double _t5 = 2.0 * _t4;  /* f */
+        value[_i] = _t5;
     }
 }
 
@@ -181,10 +181,10 @@ void y_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT x,
     for (ptrdiff_t _i = 0; _i < _n; ++_i) {
         const double _p0 = x[_i];
         const double _t1 = _p0 * _p0;  /* h */
-        const double _t2 = 1.0 + _t1;  /* g */
-        const double _t3 = 2.0 * _t2;  /* f */
-        const double _t4 = 4.0 * _p0;
-        value[_i] = _t3;
-        grad_x[_i] = _t4;
+        const double _t4 = 1.0 + _t1;  /* g */
+        const double _t5 = 2.0 * _t4;  /* f */
+        const double _t6 = 4.0 * _p0;
+        value[_i] = _t5;
+        grad_x[_i] = _t6;
     }
 }

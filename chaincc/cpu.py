@@ -1,0 +1,158 @@
+"""The CPU executor: runs a compiled function's kernels on the CPU, as Numba kernels (a
+scalar kernel per program, batch and reduce kernels per sharing pattern) or, for large
+programs, as LLVM kernels (``native.py``), with their code in the disk cache.
+
+It implements :class:`~chaincc.executor.Executor` for every program kind; the derived
+programs (``vjp``, ``hessian``, ``hvp``) are made and compiled on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import adjoint, cache
+from .calling import Call, parallel_kernels_safe, run_chunks
+from .ir import Program
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .unit import Unit
+
+# batch calls at least this large run through the kernel module's own prange loop
+PRANGE_POINTS = 65536
+
+
+class CpuExecutor:
+    """The kernels of function ``index`` of ``unit`` (its scalar kernel named
+    ``kernel``; ``statements`` the sizes of its forward and fused programs)."""
+
+    target = "cpu"
+    dtype = np.dtype(np.float64)
+    kinds = frozenset({"value", "vg", "vjp", "hessian", "hvp"})
+
+    def __init__(self, unit: Unit, index: int, kernel: str,
+                 statements: Sequence[int]) -> None:
+        self.unit = unit
+        self.index = index
+        self.kernel = kernel
+        self._statements = tuple(statements)
+        self._derived: dict[str, tuple[Program, ModuleType]] = {}
+        self.loops: dict[tuple[str, tuple[bool, ...]], ModuleType] = {}
+        self._natives: dict[tuple[str, str], object] = {}
+        self._backend: dict[str, bool] = {}
+        self._scalar: dict[str, object] = {}
+
+    @staticmethod
+    def device_view(value: object) -> None:
+        return None
+
+    # -- programs and kernels -----------------------------------------------------------
+    def program(self, kind: str) -> Program:
+        c = self.unit.compiled[self.index]
+        if kind == "value":
+            return c.forward
+        if kind == "vg":
+            return c.fused
+        return self._derive(kind)[0]
+
+    def fname(self, kind: str) -> str:
+        """The kernel's name for a program kind."""
+        return {"value": self.kernel, "vg": f"{self.kernel}_value_and_grad"}.get(
+            kind, f"{self.kernel}_{kind}")
+
+    def scalar_kernel(self, kind: str):
+        kernel = self._scalar.get(kind)
+        if kernel is None:
+            module = self.unit.module if kind in ("value", "vg") else self._derive(kind)[1]
+            kernel = self._scalar[kind] = getattr(module, self.fname(kind))
+        return kernel
+
+    def _derive(self, kind: str) -> tuple[Program, ModuleType]:
+        if kind not in self._derived:
+            from .backends.numba_cpu import scalar_module_source
+            c = self.unit.compiled[self.index]
+            prog = {"vjp": lambda: adjoint.vjp(c.forward),
+                    "hessian": lambda: adjoint.hessian(c.fused),
+                    "hvp": lambda: adjoint.hvp(c.fused)}[kind]()
+            text = scalar_module_source(__version__, self.unit.source.name,
+                                        [(prog, self.fname(kind))])
+            module = cache.load_module(cache.store_module(text))
+            assert module is not None
+            self._derived[kind] = (prog, module)
+        return self._derived[kind]
+
+    def native(self, kind: str) -> bool:
+        """Whether this program runs on the LLVM backend (large programs); decided once
+        per program, off the per-call path."""
+        if kind not in self._backend:
+            from .native import NATIVE_STATEMENTS
+            if kind in ("value", "vg"):
+                size = self._statements[0 if kind == "value" else 1]
+            else:
+                size = len(self._derive(kind)[0].body)
+            self._backend[kind] = size > NATIVE_STATEMENTS
+        return self._backend[kind]
+
+    def _native_kernel(self, kind: str):
+        def kernel(mode: str):
+            key = (kind, mode)
+            if key not in self._natives:
+                self._natives[key] = self.unit.native_kernel(
+                    self.index, kind, lambda: self.program(kind), self.fname(kind), mode)
+            return self._natives[key]
+        return kernel
+
+    def _loop_module(self, kind: str, shared: tuple[bool, ...]) -> ModuleType:
+        loops = self.loops.get((kind, shared))
+        if loops is None:
+            loops = self.unit.loop_module(self.index, kind, lambda: self.program(kind),
+                                          self.fname(kind), shared)
+            self.loops[(kind, shared)] = loops
+        return loops
+
+    # -- the Executor interface ---------------------------------------------------------
+    def point(self, kind: str, call: Call) -> Sequence[float]:
+        if self.native(kind):
+            from . import native
+            outs = native.run(self._native_kernel(kind), 1, call.args, call.shapes,
+                              call.shared, call.sizes, None)
+            return np.concatenate(outs)
+        r = self.scalar_kernel(kind)(*call.args)
+        return (r,) if sum(call.sizes) == 1 else r
+
+    def points(self, kind: str, call: Call, targets: list) -> list:
+        n, xs = call.n, call.args
+        if self.native(kind):
+            from . import native
+            outs = native.run(self._native_kernel(kind), n, xs, call.shapes, call.shared,
+                              call.sizes, None)
+            for t, o in zip(targets, outs):
+                if t is not None:
+                    t[:] = o
+            return [o if t is None else t for t, o in zip(targets, outs)]
+        outs = [np.empty(n * size) if t is None else t for t, size in zip(targets, call.sizes)]
+        loops = self._loop_module(kind, call.shared)
+        fname = self.fname(kind)
+        wrapper = getattr(loops, f"{fname}_batch", None)
+        if wrapper is not None and n >= PRANGE_POINTS and parallel_kernels_safe():
+            wrapper(n, *xs, *outs)
+        else:
+            kernel = getattr(loops, f"{fname}_points")
+            run_chunks(n, None, lambda lo, hi, c: kernel(lo, hi, *xs, *outs))
+        return outs
+
+    def sum(self, kind: str, call: Call) -> np.ndarray:
+        from .backends.numba_cpu import REDUCE_CHUNKS
+        n, xs = call.n, call.args
+        if self.native(kind):
+            from . import native
+            return native.run(self._native_kernel(kind), n, xs, call.shapes, call.shared,
+                              call.sizes, REDUCE_CHUNKS)[0]
+        acc = np.zeros((REDUCE_CHUNKS, sum(call.sizes)))
+        kernel = getattr(self._loop_module(kind, call.shared), f"{self.fname(kind)}_sum")
+        run_chunks(n, REDUCE_CHUNKS, lambda lo, hi, c: kernel(lo, hi, *xs, acc, c))
+        return acc.sum(axis=0)

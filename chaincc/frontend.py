@@ -1,0 +1,184 @@
+"""The calling convention of every compiled function, on every target, written once.
+
+:class:`Frontend` gives a compiled function its calls (``fn(...)``, ``grad``,
+``value_and_grad``, ``jacobian``, ``vjp``, ``hessian``, ``hvp``): it binds the arguments
+to the parameters, checks and converts them, broadcasts batch dimensions, checks
+``out=`` and ``reduce=``, asks the function's executor (``executor.py``) to run the
+kernel, and shapes what comes back. Scalars in give Python floats out; a batch gives
+arrays of the batch shape in front of each output's shape; ``reduce="sum"``/``"mean"``
+gives the sum or mean over the batch (the mean of an empty batch is NaN, as NumPy's).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .calling import (
+    ArgumentError,
+    ArgumentTypeError,
+    bind,
+    check_out,
+    check_reduce,
+    prepare,
+    real_array,
+    split_outputs,
+)
+from .executor import Executor, require
+
+
+class Frontend:
+    """Calls of a compiled function with parameters ``params`` of ``shapes`` and a value
+    of ``out_shape``, run by ``_executor``."""
+
+    name: str
+    params: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    out_shape: tuple[int, ...]
+    _executor: Executor
+
+    # -- what each program kind takes and gives -------------------------------------------
+    def _signature(self, kind: str) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...],
+                                             list[tuple[int, ...]]]:
+        """(input names, input shapes, output shapes) of one program kind."""
+        known = self.__dict__.setdefault("_signatures", {})
+        if kind not in known:
+            known[kind] = self._make_signature(kind)
+        return known[kind]
+
+    def _make_signature(self, kind: str) -> tuple[tuple[str, ...],
+                                                  tuple[tuple[int, ...], ...],
+                                                  list[tuple[int, ...]]]:
+        params, shapes, out = self.params, self.shapes, self.out_shape
+        total = sum(math.prod(s) for s in shapes)
+        if kind == "value":
+            return params, shapes, [out]
+        if kind == "vg":
+            return params, shapes, [out] + [out + s for s in shapes]
+        if kind == "vjp":
+            return params + ("cotangent",), shapes + (out,), [out, *shapes]
+        if kind == "hessian":
+            return params, shapes, [(total, total)]
+        assert kind == "hvp", kind
+        return params + ("direction",), shapes + ((total,),), list(shapes)
+
+    def _run(self, op: str, kind: str, values: list, reduce: str | None = None,
+             out: list | None = None) -> list:
+        """One call: the outputs of program ``kind`` for the bound ``values``."""
+        ex = self._executor
+        require(ex, kind, op, self.name)
+        check_reduce(reduce)
+        names, shapes, outputs = self._signature(kind)
+        batch, call = prepare(values, names, shapes, outputs, self.name, ex.dtype,
+                              ex.device_view)
+        if batch is None:
+            if out is not None:
+                check_out(out, None, outputs, reduce, ex.dtype, ex.device_view)
+            return split_outputs(ex.point(kind, call), outputs, ex.dtype)
+        if reduce is not None:
+            if out is not None:
+                check_out(out, batch, outputs, reduce, ex.dtype, ex.device_view)
+            if call.n == 0:
+                total = np.zeros(sum(call.sizes)) if reduce == "sum" else \
+                    np.full(sum(call.sizes), np.nan)
+            else:
+                total = ex.sum(kind, call)
+                if reduce == "mean":
+                    total = total / call.n
+            return split_outputs(total, outputs, ex.dtype)
+        targets = [None] * len(outputs) if out is None else \
+            check_out(out, batch, outputs, reduce, ex.dtype, ex.device_view)
+        results = ex.points(kind, call, targets)
+        if out is not None:
+            return list(out)
+        return [r.reshape(batch + s) for r, s in zip(results, outputs)]
+
+    def _scalar_only(self, what: str) -> None:
+        if self.out_shape:
+            raise ArgumentTypeError(
+                f"{self.name} is vector-valued (its value has shape {self.out_shape}), so "
+                f"it has a Jacobian rather than a gradient: use {self.name}.jacobian(...) "
+                f"or .vjp(...)" if what == "grad" else
+                f"{what} needs a scalar-valued function; {self.name}'s value has shape "
+                f"{self.out_shape}")
+
+    # -- the calls ----------------------------------------------------------------------
+    def __call__(self, *args, reduce: str | None = None, out=None, **kwargs):
+        """The value. ``out``: an array of the batch shape to write it into."""
+        values = bind(self.params, self.name, args, kwargs)
+        return self._run("__call__", "value", values, reduce,
+                         None if out is None else [out])[0]
+
+    def value_and_grad(self, *args, reduce: str | None = None, out=None, **kwargs):
+        """(value, gradients), from one fused pass. ``out``: ``(value_array,
+        (grad_arrays...))`` of the batch shapes to write into and return, so repeated
+        batch calls allocate nothing."""
+        require(self._executor, "vg", "value_and_grad", self.name)
+        self._scalar_only("grad")
+        flat = None
+        if out is not None:
+            try:
+                value_out, grads_out = out
+                flat = [value_out, *grads_out]
+            except (TypeError, ValueError):
+                raise ArgumentTypeError("out must be (value_array, (grad_array, ...))") \
+                    from None
+        values = bind(self.params, self.name, args, kwargs)
+        r = self._run("value_and_grad", "vg", values, reduce, flat)
+        return r[0], tuple(r[1:])
+
+    def grad(self, *args, reduce: str | None = None, **kwargs) -> tuple:
+        """One gradient entry per parameter, in that parameter's shape."""
+        return self.value_and_grad(*args, reduce=reduce, **kwargs)[1]
+
+    def jacobian(self, *args, **kwargs) -> tuple:
+        """One array per parameter, shaped (output shape + parameter shape)."""
+        values = bind(self.params, self.name, args, kwargs)
+        return tuple(self._run("jacobian", "vg", values)[1:])
+
+    def vjp(self, *args, cotangent=None, **kwargs) -> tuple:
+        """``cotangent · J`` per parameter (the cotangent has the value's shape): the
+        reverse-mode product, one sweep."""
+        require(self._executor, "vjp", "vjp", self.name)
+        if cotangent is None:
+            if not args:
+                raise ArgumentTypeError("vjp needs the cotangent: fn.vjp(*args, cotangent)")
+            *args, cotangent = args
+        values = bind(self.params, self.name, tuple(args), kwargs) + [cotangent]
+        return tuple(self._run("vjp", "vjp", values)[1:])
+
+    def hessian(self, *args, **kwargs) -> np.ndarray:
+        """The Hessian as one matrix over the flattened parameters (row-major within each
+        parameter, parameters in order), by differentiating the fused gradient program
+        again."""
+        require(self._executor, "hessian", "hessian", self.name)
+        self._scalar_only("hessian")
+        values = bind(self.params, self.name, args, kwargs)
+        return self._run("hessian", "hessian", values)[0]
+
+    def hvp(self, *args, direction=None, **kwargs) -> tuple:
+        """Hessian-vector product, one entry per parameter. ``direction`` has one entry
+        per parameter (each in that parameter's shape) or is one flat vector over all
+        parameters."""
+        require(self._executor, "hvp", "hvp", self.name)
+        self._scalar_only("hvp")
+        if direction is None:
+            if not args:
+                raise ArgumentTypeError("hvp needs a direction: fn.hvp(*args, direction)")
+            *args, direction = args
+        values = bind(self.params, self.name, tuple(args), kwargs)
+        return tuple(self._run("hvp", "hvp", values + [self._flat_direction(direction)]))
+
+    def _flat_direction(self, direction) -> np.ndarray:
+        total = sum(math.prod(s) for s in self.shapes)
+        dtype = self._executor.dtype
+        if isinstance(direction, (tuple, list)) and len(direction) == len(self.params) \
+                and len(self.params) != total:
+            parts = [real_array(d, "direction", dtype).reshape(-1) for d in direction]
+            direction = np.concatenate(parts) if parts else np.zeros(0, dtype)
+        d = real_array(direction, "direction", dtype)
+        if d.shape[-1:] != (total,):
+            raise ArgumentError(f"direction must have one entry per parameter or {total} "
+                                f"values in all, got shape {d.shape}")
+        return d

@@ -1,0 +1,119 @@
+"""``chaincc.Function``: one function of a compiled source, with its calls (the calling
+convention of ``frontend.py``), run on the CPU (``cpu.py``) unless retargeted, and its
+C text, explanation and graph."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .cpu import CpuExecutor
+from .frontend import Frontend
+from .ir import Program
+from .pipeline import Compiled
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .cbuild import CFunction
+    from .unit import Unit
+
+
+class Function(Frontend):
+    """A compiled function with its exact derivatives.
+
+    ``fn(*args, **kwargs)`` is the value; ``fn.grad`` one gradient entry per parameter, in
+    that parameter's shape; ``fn.value_and_grad`` both from one fused pass. Scalars give
+    floats; arguments with extra leading (batch) dimensions give per-point results with
+    the batch shape in front, or with ``reduce="sum"``/``"mean"`` their sum or mean over
+    the batch, reduced inside the kernel.
+    """
+
+    target = "cpu"
+
+    def __init__(self, unit: Unit, index: int) -> None:
+        self.unit = unit
+        self.index = index
+        info = unit.meta["functions"][index]
+        self.name: str = info["name"]
+        self.params: tuple[str, ...] = tuple(info["params"])
+        self.shapes: tuple[tuple[int, ...], ...] = tuple(tuple(s) for s in info["shapes"])
+        self.out_shape: tuple[int, ...] = tuple(info["out_shape"])
+        self._op_counts: dict[str, int] = dict(info["op_counts"])
+        self.line: int = info["line"]
+        self._cpu = CpuExecutor(unit, index, info["kernel"], info["statements"])
+        self._executor = self._cpu
+
+    def __repr__(self) -> str:
+        return f"<chaincc.Function {self.name}({', '.join(self.params)})>"
+
+    @property
+    def compiled(self) -> Compiled:
+        return self.unit.compiled[self.index]
+
+    @property
+    def forward_program(self) -> Program:
+        return self.compiled.forward
+
+    @property
+    def program(self) -> Program:
+        """The fused program: value and gradient (value and Jacobian when the value is
+        an array)."""
+        return self.compiled.fused
+
+    def op_counts(self) -> dict[str, int]:
+        return dict(self._op_counts)
+
+    # -- the CPU kernels behind the calls (for tests and tools) -------------------------
+    def _native(self, kind: str) -> bool:
+        return self._cpu.native(kind)
+
+    def _fname(self, kind: str) -> str:
+        return self._cpu.fname(kind)
+
+    def _scalar_kernel(self, kind: str):
+        return self._cpu.scalar_kernel(kind)
+
+    @property
+    def _loops(self) -> dict:
+        return self._cpu.loops
+
+    # -- C (chaincc/backends/c.py, chaincc/cbuild.py) ----------------------------------
+    def c_source(self, prefix: str | None = None) -> tuple[str, str]:
+        """``(header, source)``: this function as C99 needing only <math.h> and
+        <stddef.h>; the source includes the header as ``PREFIX.h`` (default: the
+        function's C name)."""
+        from .backends.c import c_sources, function_names, kind_of
+        fwd, fused = self.compiled.forward, self.compiled.fused
+        if prefix is None:
+            prefix = function_names([(fwd.name, kind_of(fwd))])[0][0]
+        return c_sources(__version__, self.unit.source.name, [(fwd, fused)], prefix)
+
+    def compile_c(self) -> CFunction:
+        """Build :meth:`c_source` with the system C compiler (cached) and load it: a
+        callable with this function's interface, running the C code through ctypes."""
+        from .cbuild import compile_c
+        return compile_c(self)
+
+    # -- the chain rule shown (chaincc/explain.py, chaincc/graph.py) ---------------------
+    def explain(self, at: dict | None = None, format: str = "unicode",
+                full: bool = False) -> str:
+        """The chain rule worked out: intermediates, local partials, adjoints; with
+        ``at={"x": 1, "y": 2}`` every line's value there, ending with the gradient.
+        ``format`` is ``unicode``, ``ascii``, ``latex`` or ``markdown``."""
+        from .explain import explain
+        return explain(self.forward_program, at, format, full, self._source_names())
+
+    def graph(self, at: dict | None = None) -> str:
+        """The computational graph as Graphviz DOT text (forward and adjoint edges)."""
+        from .graph import to_dot
+        return to_dot(self.forward_program, at, self._source_names())
+
+    def _repr_latex_(self) -> str:
+        from .explain import latex_summary
+        return latex_summary(self.forward_program, self._source_names())
+
+    def _source_names(self) -> frozenset[str]:
+        """The names the source defines, which names made up by explain must avoid."""
+        from .parser import parse
+        if not self.unit.source.text.strip():
+            return frozenset()
+        return frozenset(st.name for st in parse(self.unit.source).statements)
