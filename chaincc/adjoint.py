@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .functions import Where
+from .functions import Maximum, Minimum, Relu, Sigmoid, Where, relation
 from .ir import Output, Param, Program
 from .logic import Not, Or, conjunction
 from .optimize import Builder, program
@@ -70,6 +70,7 @@ def sweep(prog: Program, builder: Builder, seeds: Seeds) -> dict[sp.Basic, sp.Ex
         if isinstance(arg, sp.Symbol) and c != 0:
             pending.setdefault(arg, _Adjoint()).add(mask, c)
 
+    safe: set[sp.Basic] | None = None
     for target, seed in seeds:
         push(target, None, seed)
     for stmt in reversed(prog.body):
@@ -79,11 +80,21 @@ def sweep(prog: Program, builder: Builder, seeds: Seeds) -> dict[sp.Basic, sp.Ex
         mask, a, _ = entry.gather(builder)
         if a == 0:
             continue
-        if isinstance(stmt.expr, Where):
-            # where selects: each branch gets the whole adjoint where it was taken
-            cond, x, y = stmt.expr.args
-            push(x, conjunction(mask, cond), a)
-            push(y, conjunction(mask, Not(cond)), a)
+        picks = _selection(stmt.expr)
+        if picks is not None:
+            # where, max and min select: each argument gets the whole adjoint where it
+            # was picked, and nothing (not 0 times its partials) where it was not. An
+            # argument computed only by operations whose partials stay finite even at
+            # ±inf takes the cheaper where(c, adjoint, 0), which is then exact too.
+            if safe is None:
+                safe = _bounded_cone(prog)
+            cond, x, y = picks
+            for arg, c, cheap in ((x, cond, Where(cond, a, 0)),
+                                  (y, Not(cond), Where(cond, 0, a))):
+                if arg in safe:
+                    push(arg, mask, cheap)
+                else:
+                    push(arg, conjunction(mask, c), a)
             continue
         if mask is None and not entry.masked and partials_may_blow_up(stmt.expr):
             inner = _mask(entry.plain)
@@ -94,6 +105,42 @@ def sweep(prog: Program, builder: Builder, seeds: Seeds) -> dict[sp.Basic, sp.Ex
         for arg, c in contributions(stmt.expr, stmt.target, a):
             push(arg, mask, c)
     return {s: pending[s].total(builder) for s in prog.input_symbols if s in pending}
+
+
+# Operations whose partials are finite for every argument, ±inf included (and that
+# overflow nothing: a sum's partials are 1 even when it overflows).
+_BOUNDED = (sp.Add, Where, Maximum, Minimum, Relu, sp.Abs, sp.sign, sp.floor, sp.ceiling,
+            sp.tanh, Sigmoid, sp.erf, sp.atan)
+
+
+def _bounded_cone(prog: Program) -> set[sp.Basic]:
+    """The program's inputs and the values computed from them only by operations with
+    bounded partials: multiplying their adjoint by 0 gives 0 wherever they are used."""
+    safe: set[sp.Basic] = set(prog.input_symbols)
+    for stmt in prog.body:
+        e = stmt.expr
+        if isinstance(e, sp.Mul):
+            ok = len(e.args) == 2 and e.args[0].is_Number
+        else:
+            ok = isinstance(e, _BOUNDED)
+        args = e.args[1:] if isinstance(e, Where) else e.args
+        if ok and all(a in safe for a in args if isinstance(a, sp.Symbol)) \
+                and all(not a.args or isinstance(a, sp.Mul) and a.args[1] in safe
+                        for a in args):
+            safe.add(stmt.target)
+    return safe
+
+
+def _selection(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic, sp.Basic] | None:
+    """``(condition, picked where it holds, picked where it fails)`` for a statement that
+    selects one of two values: ``where`` and two-argument ``max``/``min`` (ties go to the
+    first argument, and a NaN never wins against the running extremum)."""
+    if isinstance(expr, Where):
+        return expr.args
+    if isinstance(expr, (Maximum, Minimum)) and len(expr.args) == 2:
+        x, y = expr.args
+        return relation(sp.Ge if isinstance(expr, Maximum) else sp.Le, x, y), x, y
+    return None
 
 
 def _mask(contribs: list[sp.Expr]) -> sp.Basic | None:

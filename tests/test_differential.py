@@ -230,9 +230,6 @@ def _both_ways(src: str, at: dict) -> tuple:
 
 
 @needs_reference
-@pytest.mark.xfail(strict=True, reason="max/min multiply the unpicked argument's NaN "
-                   "partial by a zero adjoint instead of selecting (found by the "
-                   "differential run)")
 @pytest.mark.parametrize("src, at", [
     ("f(a, b) = max(a, b^2*sqrt(b))", {"a": 1.0, "b": 0.0}),
     ("f(a, y) = min([a, sqrt(y), a])", {"a": 0.5, "y": -1.0}),
