@@ -197,3 +197,11 @@ def test_check_points_must_be_positive(tmp_path: Path, capsys, points: str) -> N
     src.write_text("f(x) = x^2\n", encoding="utf-8")
     assert cli.main(["check", str(src), "--points", points]) == 2
     assert "--points" in capsys.readouterr().err
+
+
+def test_program_text_with_a_nan_constant_factor():
+    """``--emit ir`` of a product with a folded NaN factor (found by the fuzzer): SymPy's
+    printer cannot order a NaN coefficient, the program text still comes out."""
+    fn = chaincc.compile("f(b) = acosh(acosh(0.5)*b)")
+    text = fn.program.dump()
+    assert "Mul(nan, b)" in text and "out grad_b = nan" in text
