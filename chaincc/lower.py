@@ -8,6 +8,7 @@ touching Python's recursion limit.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ from . import syntax as S
 from .arith import binary, literal
 from .builtins import BUILTINS, CONSTANTS, Builtin
 from .diagnostics import ChainccError
-from .functions import relation
+from .functions import as_float, from_float, relation
 from .ir import Output, Param, Program
 from .logic import Not, Or
 from .optimize import Builder, program
@@ -68,6 +69,15 @@ class Globals:
 
 def _number(node: S.Num) -> sp.Expr:
     return literal(node.text)
+
+
+def _negate(x: sp.Expr) -> sp.Expr:
+    """``-x``; a number is negated in float64 where that differs (``-0.0`` is the
+    negative zero, not 0)."""
+    v = as_float(x)
+    if v is not None and (v == 0 or v != v or abs(v) == math.inf):
+        return from_float(-v)
+    return sp.Mul(-1, x)
 
 
 def is_cond(v) -> bool:
@@ -368,8 +378,8 @@ class Lowerer:
             if node.op == "+":
                 values.append(x)
             else:
-                values.append(A.elementwise(lambda a: sp.Mul(-1, a), [x], emit)
-                              if A.shape_of(x) else emit(sp.Mul(-1, x)))
+                values.append(A.elementwise(_negate, [x], emit)
+                              if A.shape_of(x) else emit(_negate(x)))
         elif isinstance(node, S.Not):
             x = self._cond(values.pop(), node.operand)
             values.append(A.elementwise(Not, [x], emit, raw=True))

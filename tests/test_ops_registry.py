@@ -341,3 +341,10 @@ def test_values_are_still_shared_between_statements() -> None:
     calls = [a for a in prog.body if isinstance(a.expr, sp.sin)]
     adds = [a for a in prog.body if a.expr == sp.Symbol("x") + 1]
     assert len(calls) == 1 and len(adds) == 1
+
+
+def test_a_written_negative_zero_is_negative():
+    """``-0.0`` (and ``-0``) is IEEE's negative zero: 1/(-0.0) is -inf."""
+    assert chaincc.compile("f(x) = x + 1/(-0.0)")(1.0) == -math.inf
+    assert math.copysign(1.0, chaincc.compile("f(x) = x*(-0)")(1.0)) == -1.0
+    assert chaincc.compile("f(x) = x - (-2)")(1.0) == 3.0
