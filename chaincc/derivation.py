@@ -17,7 +17,7 @@ The derivation groups them into named intermediates, as a textbook does, by one 
 Every other statement is an intermediate: named with the user's binding name where the
 source has one, the function's name for the result, and otherwise ``u, v, w, p, ...``
 (``a1, a2, ...`` when there are many), never a name the source uses. Local partial
-derivatives come from the compiler's own rule table (``rules.contributions`` with adjoint
+derivatives come from the compiler's own reverse sweep (``adjoint.sweep`` with adjoint
 1), composed through the merged statements, with the step's own value written out where a
 rule uses it and it is short (``∂f/∂g = 1/(2√g)``). Adjoints are the sum over each
 intermediate's consumers, as the reverse sweep computes them: values that only decide a
@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from .adjoint import sweep
 from .diagnostics import ChainccError
 from .evaluate import evaluate
-from .ir import Program
+from .ir import Param, Program
 from .mathprint import tidy
-from .rules import contributions
 
 MERGE_OPS = 8          # longest merged line (SymPy count_ops)
 FORM_OPS = 40          # longest formula written out in the inputs (before tidying)
@@ -359,18 +359,27 @@ def _free(body: list, out: sp.Expr) -> set[sp.Symbol]:
     return found
 
 
+class _Formulas:
+    """A builder for the reverse sweep that keeps each adjoint as a formula (explain
+    shows formulas; the compiled program names every one)."""
+
+    @staticmethod
+    def emit(e: sp.Basic) -> sp.Basic:
+        return e
+
+
 def _local_partials(stmts: list, inner: set) -> dict[sp.Symbol, sp.Expr]:
-    """∂(last statement)/∂(each outside argument), by a small reverse sweep of the group."""
-    adj: dict[sp.Basic, sp.Expr] = {stmts[-1].target: sp.Integer(1)}
-    raw: dict[sp.Symbol, sp.Expr] = {}
-    for st in reversed(stmts):
-        a = adj.pop(st.target, sp.Integer(0))
-        if a == 0:                  # as the reverse sweep: a zero adjoint goes nowhere
-            continue
-        for arg, c in contributions(st.expr, st.target, a):
-            bucket = adj if arg in inner else raw
-            bucket[arg] = bucket.get(arg, sp.Integer(0)) + c
-    return {arg: c for arg, c in raw.items() if c != 0}
+    """∂(last statement)/∂(each outside argument), by the compiler's reverse sweep over
+    the group: ``where``, ``max`` and ``min`` select here as they do in the kernels."""
+    outside: list[sp.Symbol] = []
+    for st in stmts:
+        for s in sorted(st.expr.free_symbols, key=sp.default_sort_key):
+            if s not in inner and s not in outside:
+                outside.append(s)
+    group = Program("group", tuple(Param(s.name, (), (s,)) for s in outside), tuple(stmts),
+                    ())
+    adj = sweep(group, _Formulas(), [(stmts[-1].target, sp.Integer(1))])
+    return {arg: c for arg, c in adj.items() if c != 0}
 
 
 def _evaluate(d: Derivation, prog: Program, at: dict[str, Point],

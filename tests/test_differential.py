@@ -197,8 +197,6 @@ def test_minimise_keeps_what_the_failure_needs() -> None:
 # ------------------------------------------------------------------ found by the run ----
 
 @needs_reference
-@pytest.mark.xfail(strict=True, reason="the derivation explain prints multiplies by the "
-                   "untaken where branch's NaN partial (found by the differential run)")
 def test_explain_gives_the_where_derivative_past_a_nan_branch() -> None:
     """``where`` selects in every derivative (docs/language.md), in ``explain`` too."""
     import chaincc
@@ -212,8 +210,6 @@ def test_explain_gives_the_where_derivative_past_a_nan_branch() -> None:
     assert diffcheck.run_explain(fn, at).grads[1] == 1.0
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason="the derivation sorts a constant "
-                   "(π) among the partials' arguments (found by the differential run)")
 def test_explain_of_a_matrix_literal_holding_pi_twice() -> None:
     import chaincc
     fn = chaincc.compile("h(w[3]) = sum([[π, 3, w[1]], [w[0], π, w[2]]])")
