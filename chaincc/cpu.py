@@ -67,7 +67,8 @@ class CpuExecutor:
     def scalar_kernel(self, kind: str):
         kernel = self._scalar.get(kind)
         if kernel is None:
-            module = self.unit.module if kind in ("value", "vg") else self._derive(kind)[1]
+            module = (self.unit.scalar_module(self.index) if kind in ("value", "vg")
+                      else self._derive(kind)[1])
             kernel = self._scalar[kind] = getattr(module, self.fname(kind))
         return kernel
 

@@ -93,14 +93,16 @@ def cuda_kernel_module(unit: Unit, dtype: str) -> tuple[ModuleType, dict]:
     and cached on disk beside the CPU kernels."""
     from .backends import numba_cuda
     # the generator's own text is in the key, so a changed backend never reads old modules
-    key = cache.digest("cuda", __version__, str(cache.FORMAT), dtype, unit.meta["module"],
+    source = unit.key or cache.digest(*(c.forward.dump() for c in unit.compiled))
+    key = cache.digest("cuda", __version__, str(cache.FORMAT), dtype, source,
                        Path(numba_cuda.__file__).read_text(encoding="utf-8"))
-    meta = cache.read_meta(key)
-    if meta is None or not cache.module_path(meta["module"]).exists():
+    meta = cache.read_meta(key, required=("module",))
+    module = cache.load_module(meta["module"]) if meta is not None else None
+    if module is None:                  # never made, or missing or damaged: make it again
         meta = {"module": cache.store_module(_module_text(unit, dtype))}
         cache.write_meta(key, meta)
-    module = cache.load_module(meta["module"])
-    assert module is not None, "CUDA kernel module vanished from the cache"
+        module = cache.load_module(meta["module"])
+        assert module is not None, "a kernel module just written is unreadable"
     return module, meta
 
 

@@ -37,9 +37,10 @@ class Function(Frontend):
         self.params: tuple[str, ...] = tuple(info["params"])
         self.shapes: tuple[tuple[int, ...], ...] = tuple(tuple(s) for s in info["shapes"])
         self.out_shape: tuple[int, ...] = tuple(info["out_shape"])
-        self._op_counts: dict[str, int] = dict(info["op_counts"])
         self.line: int = info["line"]
-        self._cpu = CpuExecutor(unit, index, info["kernel"], info["statements"])
+        detail = unit.detail(index)
+        self._op_counts: dict[str, int] = dict(detail["op_counts"])
+        self._cpu = CpuExecutor(unit, index, info["kernel"], detail["statements"])
         self._executor = self._cpu
 
     def __repr__(self) -> str:

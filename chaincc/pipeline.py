@@ -7,20 +7,32 @@ Backends (Numba, LLVM, C, CUDA) take it from there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .adjoint import jacobian, value_and_grad
 from .ir import Program
 from .optimize import count_ops
 from .source import Source
 
 
-@dataclass(frozen=True)
 class Compiled:
-    """One function's programs: the forward pass and the fused value-and-gradient."""
+    """One function's programs: the forward pass and the fused value-and-gradient.
 
-    forward: Program
-    fused: Program
+    The fused program is made on first use: every function of a source is lowered (and so
+    checked), but only those that are run, printed or counted are differentiated, so a
+    file of many functions costs what its used functions cost.
+    """
+
+    __slots__ = ("forward", "_fused")
+
+    def __init__(self, forward: Program, fused: Program | None = None) -> None:
+        self.forward = forward
+        self._fused = fused
+
+    @property
+    def fused(self) -> Program:
+        if self._fused is None:
+            fwd = self.forward
+            self._fused = jacobian(fwd) if fwd.output("value").shape else value_and_grad(fwd)
+        return self._fused
 
     def op_counts(self) -> dict[str, int]:
         return {"forward": count_ops(self.forward), "value_and_grad": count_ops(self.fused)}
@@ -28,14 +40,12 @@ class Compiled:
 
 def differentiate(fwd: Program) -> Compiled:
     """The fused program: value and gradient, or for a vector-valued function value and
-    Jacobian."""
-    if fwd.output("value").shape:
-        return Compiled(fwd, jacobian(fwd))
-    return Compiled(fwd, value_and_grad(fwd))
+    Jacobian (made when first asked for)."""
+    return Compiled(fwd)
 
 
 def pipeline(src: Source) -> list[Compiled]:
-    """Parse, lower and differentiate every function of a source."""
+    """Parse and lower every function of a source; each is differentiated on first use."""
     from .lower import lower_module
     from .parser import parse
     return [differentiate(f) for f in lower_module(parse(src), src)]

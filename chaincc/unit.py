@@ -19,15 +19,14 @@ if TYPE_CHECKING:
     from .function import Function
 
 
-def _kernel_text(src_name: str, compiled: list[Compiled]) -> str:
-    """The scalar kernels of every function (batch kernels are made per call pattern)."""
+def _kernel_text(src_name: str, compiled: list[Compiled], index: int) -> str:
+    """The scalar kernels of one function (batch kernels are made per call pattern)."""
     from .backends.numba_cpu import kernel_name, scalar_module_source
-    progs = []
     names = frozenset(c.forward.name for c in compiled)
-    for c in compiled:
-        k = kernel_name(c.forward.name, names)
-        progs += [(c.forward, k), (c.fused, f"{k}_value_and_grad")]
-    return scalar_module_source(__version__, src_name, progs)
+    c = compiled[index]
+    k = kernel_name(c.forward.name, names)
+    return scalar_module_source(__version__, src_name,
+                                [(c.forward, k), (c.fused, f"{k}_value_and_grad")])
 
 
 class Unit:
@@ -41,8 +40,8 @@ class Unit:
         self.key = key                 # the disk cache's key for this source, if any
         # True when the metadata came from the disk cache (the pipeline has not run)
         self.cached = compiled is None
-        self._module: ModuleType | None = None
-        self._lock = threading.Lock()
+        self._modules: dict[int, ModuleType] = {}
+        self._lock = threading.RLock()
 
     @staticmethod
     def cache_key(source: Source) -> str:
@@ -54,8 +53,8 @@ class Unit:
     @classmethod
     def build(cls, source: Source) -> Unit:
         key = cls.cache_key(source)
-        meta = cache.read_meta(key, required=("module", "functions"))
-        if meta is not None and cache.has_module(meta["module"]):
+        meta = cache.read_meta(key, required=("functions",))
+        if meta is not None:
             return cls(source, None, meta, key)
         compiled = pipeline(source)
         return cls.from_compiled(source, compiled, key)
@@ -63,16 +62,17 @@ class Unit:
     @classmethod
     def from_compiled(cls, source: Source, compiled: list[Compiled],
                       key: str | None = None) -> Unit:
+        """A unit of lowered functions. What needs a function's fused program (its
+        operation counts and scalar kernels) is added per function, when first asked
+        for (see ``detail``)."""
         from .backends.numba_cpu import kernel_name
         names = frozenset(c.forward.name for c in compiled)
-        module_key = cache.store_module(_kernel_text(source.name, compiled))
-        meta = {"module": module_key, "functions": [
+        meta = {"functions": [
             {"name": c.forward.name, "kernel": kernel_name(c.forward.name, names),
              "params": [p.name for p in c.forward.params],
              "shapes": [list(p.shape) for p in c.forward.params],
-             "out_shape": list(c.forward.output("value").shape), "line": c.forward.line,
-             "statements": [len(c.forward.body), len(c.fused.body)],
-             "op_counts": c.op_counts()} for c in compiled]}
+             "out_shape": list(c.forward.output("value").shape), "line": c.forward.line}
+            for c in compiled]}
         if key is not None:
             cache.write_meta(key, meta)
         return cls(source, compiled, meta, key)
@@ -85,22 +85,49 @@ class Unit:
                     self._compiled = pipeline(self.source)
         return self._compiled
 
-    @property
-    def module(self) -> ModuleType:
-        """The scalar kernels' module, imported once; rebuilt from the source when the
-        cached one is missing or damaged."""
-        if self._module is None:
-            module = cache.load_module(self.meta["module"])
-            if module is None:
-                key = cache.store_module(_kernel_text(self.source.name, self.compiled))
-                if key != self.meta["module"]:          # written by another process
-                    self.meta = {**self.meta, "module": key}
-                    if self.key is not None:
-                        cache.write_meta(self.key, self.meta)
-                module = cache.load_module(key)
-                assert module is not None, "a kernel module just written is unreadable"
-            self._module = module
-        return self._module
+    def detail(self, index: int) -> dict:
+        """Function ``index``'s statement and operation counts and its scalar kernel
+        module's key: from the disk cache's metadata when a process made them before,
+        else from its fused program (then written back to the metadata)."""
+        info = self.meta["functions"][index]
+        if all(k in info for k in ("statements", "op_counts", "module")):
+            return info
+        with self._lock:
+            info = self.meta["functions"][index]
+            if all(k in info for k in ("statements", "op_counts", "module")):
+                return info
+            c = self.compiled[index]
+            info = {**info, "statements": [len(c.forward.body), len(c.fused.body)],
+                    "op_counts": c.op_counts(),
+                    "module": cache.store_module(_kernel_text(self.source.name,
+                                                              self.compiled, index))}
+            self._publish(index, info)
+            return info
+
+    def _publish(self, index: int, info: dict) -> None:
+        functions = list(self.meta["functions"])
+        functions[index] = info
+        self.meta = {**self.meta, "functions": functions}
+        if self.key is not None:
+            cache.write_meta(self.key, self.meta)
+
+    def scalar_module(self, index: int) -> ModuleType:
+        """Function ``index``'s scalar kernels, imported once; rebuilt from the source
+        when the cached module is missing or damaged."""
+        module = self._modules.get(index)
+        if module is not None:
+            return module
+        info = self.detail(index)
+        module = cache.load_module(info["module"])
+        if module is None:
+            key = cache.store_module(_kernel_text(self.source.name, self.compiled, index))
+            if key != info["module"]:                  # written by another version
+                with self._lock:
+                    self._publish(index, {**info, "module": key})
+            module = cache.load_module(key)
+            assert module is not None, "a kernel module just written is unreadable"
+        self._modules[index] = module
+        return module
 
     def loop_module(self, index: int, which: str, prog: Callable[[], Program],
                     fname: str, shared: tuple[bool, ...]) -> ModuleType:

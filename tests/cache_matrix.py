@@ -123,7 +123,7 @@ def target(row: str, f) -> Path:
     if row == "o":
         entry = cache.read_meta(cache.digest(unit.key, "0", "vg", "points"))
         return cache.space() / "objects" / f"{entry['object']}.o"
-    module = cache.module_path(unit.meta["module"])
+    module = cache.module_path(unit.detail(0)["module"])
     if row == "py":
         return module
     ext = "nbi" if row == "nbi" else "*.nbc"
