@@ -17,6 +17,7 @@ import numpy as np
 from . import adjoint, cache
 from .calling import Call, parallel_kernels_safe, run_chunks
 from .ir import Program
+from .optimize import count_selections
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -35,11 +36,12 @@ class CpuExecutor:
     kinds = frozenset({"value", "vg", "vjp", "hessian", "hvp"})
 
     def __init__(self, unit: Unit, index: int, kernel: str,
-                 statements: Sequence[int]) -> None:
+                 statements: Sequence[int], selections: Sequence[int] = (0, 0)) -> None:
         self.unit = unit
         self.index = index
         self.kernel = kernel
         self._statements = tuple(statements)
+        self._selections = tuple(selections)
         self._derived: dict[str, tuple[Program, ModuleType]] = {}
         self.loops: dict[tuple[str, tuple[bool, ...]], ModuleType] = {}
         self._natives: dict[tuple[str, str], object] = {}
@@ -90,12 +92,14 @@ class CpuExecutor:
         """Whether this program runs on the LLVM backend (large programs); decided once
         per program, off the per-call path."""
         if kind not in self._backend:
-            from .native import NATIVE_STATEMENTS
+            from .native import NATIVE_SELECTIONS, NATIVE_STATEMENTS
             if kind in ("value", "vg"):
-                size = self._statements[0 if kind == "value" else 1]
+                i = 0 if kind == "value" else 1
+                size, selections = self._statements[i], self._selections[i]
             else:
-                size = len(self._derive(kind)[0].body)
-            self._backend[kind] = size > NATIVE_STATEMENTS
+                prog = self._derive(kind)[0]
+                size, selections = len(prog.body), count_selections(prog)
+            self._backend[kind] = size > NATIVE_STATEMENTS or selections > NATIVE_SELECTIONS
         return self._backend[kind]
 
     def _native_kernel(self, kind: str):

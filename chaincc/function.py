@@ -40,7 +40,8 @@ class Function(Frontend):
         self.line: int = info["line"]
         detail = unit.detail(index)
         self._op_counts: dict[str, int] = dict(detail["op_counts"])
-        self._cpu = CpuExecutor(unit, index, info["kernel"], detail["statements"])
+        self._cpu = CpuExecutor(unit, index, info["kernel"], detail["statements"],
+                                detail["selections"])
         self._executor = self._cpu
 
     def __repr__(self) -> str:

@@ -14,6 +14,10 @@ from .calling import run_chunks
 # Programs with more statements than this use the LLVM backend: Numba's front end costs
 # about a millisecond per statement, LLVM alone a tenth of that.
 NATIVE_STATEMENTS = 2000
+# ... or more choices between values than this (where, max, min, relu, sign): Numba's
+# compile time grows faster than linearly in them (a 1,559-operation kernel with 300 of them
+# took 29 s, against 0.6 s on LLVM).
+NATIVE_SELECTIONS = 64
 
 
 def _inputs(xs: Sequence, shapes: Sequence[tuple[int, ...]], shared: Sequence[bool]):

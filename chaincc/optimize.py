@@ -7,7 +7,7 @@ import sympy as sp
 from sympy.logic.boolalg import BooleanFunction
 
 from .evaluate import evaluate
-from .functions import LogSumExp, Maximum, Minimum, Where, from_float, relation
+from .functions import LogSumExp, Maximum, Minimum, Relu, Where, from_float, relation
 from .ir import Assign, Output, Param, Program
 from .ops import SMALL_POWER, op_of
 
@@ -162,6 +162,13 @@ def op_count(expr: sp.Basic) -> int:
     if isinstance(expr, Where):
         return 1 + op_count(expr.args[0])
     return 1
+
+
+def count_selections(prog: Program) -> int:
+    """Statements that choose between values (where, max, min, relu, sign): each is a
+    branch for Numba's front end, whose compile time grows faster than linearly in them,
+    while the LLVM backend emits them as ``select`` instructions."""
+    return sum(isinstance(a.expr, (Where, Maximum, Minimum, Relu, sp.sign)) for a in prog.body)
 
 
 def count_ops(prog: Program) -> int:

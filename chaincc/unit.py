@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from . import __version__, cache
 from .diagnostics import ChainccError
 from .ir import Program
+from .optimize import count_selections
 from .pipeline import Compiled, pipeline
 from .source import Source
 
@@ -27,6 +28,9 @@ def _kernel_text(src_name: str, compiled: list[Compiled], index: int) -> str:
     k = kernel_name(c.forward.name, names)
     return scalar_module_source(__version__, src_name,
                                 [(c.forward, k), (c.fused, f"{k}_value_and_grad")])
+
+
+_DETAIL = ("statements", "selections", "op_counts", "module")
 
 
 class Unit:
@@ -90,14 +94,15 @@ class Unit:
         module's key: from the disk cache's metadata when a process made them before,
         else from its fused program (then written back to the metadata)."""
         info = self.meta["functions"][index]
-        if all(k in info for k in ("statements", "op_counts", "module")):
+        if all(k in info for k in _DETAIL):
             return info
         with self._lock:
             info = self.meta["functions"][index]
-            if all(k in info for k in ("statements", "op_counts", "module")):
+            if all(k in info for k in _DETAIL):
                 return info
             c = self.compiled[index]
             info = {**info, "statements": [len(c.forward.body), len(c.fused.body)],
+                    "selections": [count_selections(c.forward), count_selections(c.fused)],
                     "op_counts": c.op_counts(),
                     "module": cache.store_module(_kernel_text(self.source.name,
                                                               self.compiled, index))}

@@ -62,3 +62,19 @@ def test_code_grows_linearly(family):
         # quadrupling the size at most about quadruples the code (plus fixed text)
         growth = (big[writer] - small[writer]) / max(1, s_big - s_small)
         assert growth <= 600, (writer, small[writer], big[writer], s_small, s_big)
+
+
+def test_kernels_full_of_selections_go_to_llvm():
+    """Numba's compile time grows faster than linearly in branches: a kernel with many
+    choices between values runs on the LLVM backend (which emits selects), a small one
+    stays on Numba, and both give the same numbers."""
+    import numpy as np
+
+    big = chaincc.compile(_source(FAMILIES["chain"], 40))
+    small = chaincc.compile(_source(FAMILIES["chain"], 3))
+    assert big._native("vg") and not small._native("vg")
+    v = np.linspace(-1.0, 1.0, 40)
+    value, (grad,) = big.value_and_grad(v)
+    want = sum(max(x, 0.5 * x, np.sin(x)) if x > 0 else min(x, np.cos(x)) for x in v)
+    assert abs(value - want) <= 1e-12 * max(1.0, abs(want))
+    assert grad.shape == (40,) and np.all(np.isfinite(grad))
