@@ -198,7 +198,7 @@ class _Interpreter:
             task = tasks.pop()
             kind = task[0]
             if kind == "eval":
-                self.eval(task[1], task[2], tasks, values)
+                self.visit(task[1], task[2], tasks, values)
             elif kind == "apply":
                 self.apply(task[1], values)
             elif kind == "builtin":
@@ -223,7 +223,7 @@ class _Interpreter:
         assert len(values) == 1
         return values[0]
 
-    def eval(self, node: S.Node, scope: Scope, tasks: list, values: list) -> None:
+    def visit(self, node: S.Node, scope: Scope, tasks: list, values: list) -> None:
         if isinstance(node, S.Num):
             values.append(R.const(R.mpf(node.text)))
         elif isinstance(node, S.Name):
