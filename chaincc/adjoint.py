@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from .arith import total
 from .functions import Maximum, Minimum, Relu, Sigmoid, Where, relation
 from .ir import Output, Param, Program
 from .logic import Not, Or, conjunction
@@ -30,6 +31,8 @@ class _Adjoint:
     nothing, even when its value or its partials are nan or inf there. Masked
     contributions are propagated unmasked, with their condition beside them, and are
     selected (never multiplied by 0) where they meet plain ones or reach an input.
+    Contributions are added as IEEE float64 adds them: ``a·1 + a·(−1)`` (the two sides of
+    ``q - q``) is kept, nan where ``a`` is, not cancelled to 0.
     """
 
     __slots__ = ("plain", "masked")
@@ -48,12 +51,12 @@ class _Adjoint:
         """``(condition, adjoint, selected)``: the adjoint counts where the condition holds
         (None: everywhere); ``selected`` when it is already zero wherever it does not."""
         if not self.masked:
-            return None, builder.emit(sp.Add(*self.plain)), True
+            return None, builder.emit(total(self.plain)), True
         if not self.plain and len(self.masked) == 1:
             (mask, cs), = self.masked.items()
-            return mask, builder.emit(sp.Add(*cs)), False
-        selected = [Where(m, sp.Add(*cs), 0) for m, cs in self.masked.items()]
-        a = builder.emit(sp.Add(*self.plain, *selected))
+            return mask, builder.emit(total(cs)), False
+        selected = [Where(m, total(cs), 0) for m, cs in self.masked.items()]
+        a = builder.emit(total(self.plain + selected))
         return (None if self.plain else Or(*self.masked)), a, True
 
     def total(self, builder: Builder) -> sp.Expr:
@@ -101,7 +104,7 @@ def sweep(prog: Program, builder: Builder, seeds: Seeds) -> dict[sp.Basic, sp.Ex
             if inner is not None:
                 # every contribution is where(c, v, 0) (relu, max, min): keep c beside
                 # the value rather than multiply a partial that may be inf by 0
-                mask, a = inner, builder.emit(sp.Add(*(c.args[1] for c in entry.plain)))
+                mask, a = inner, builder.emit(total([c.args[1] for c in entry.plain]))
         for arg, c in contributions(stmt.expr, stmt.target, a):
             push(arg, mask, c)
     return {s: pending[s].total(builder) for s in prog.input_symbols if s in pending}

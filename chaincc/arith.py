@@ -70,6 +70,48 @@ def binary(op: str, a: sp.Expr, b: sp.Expr) -> sp.Expr:
     return sp.Pow(a, b, evaluate=not keep)
 
 
+def total(terms: list[sp.Expr]) -> sp.Expr:
+    """``t1 + t2 + ...`` (a sum, a dot product's or a matrix product's terms, the
+    contributions to an adjoint) as one expression, with ``binary``'s IEEE care: the
+    numbers among the terms are added in float64 from left to right, and the sum is kept
+    as written where SymPy would rewrite it at a special point (a zero, inf or nan term,
+    or terms that cancel), so ``sum([nan, 3h])`` still has the derivative 3 and
+    ``[0, 1] @ [h, 1]`` is nan at h = inf."""
+    assert terms, "an empty sum"
+    if len(terms) == 1:
+        return terms[0]
+    symbolic: list[sp.Expr] = []
+    number: float | None = None
+    for t in terms:
+        v = as_float(t)
+        if v is None:
+            symbolic.append(t)
+        else:
+            number = v if number is None else number + v
+    if not symbolic:
+        assert number is not None
+        return from_float(number)
+    rest = [] if number is None else [from_float(number)]
+    keep = _special(number) or _cancels(symbolic)
+    return sp.Add(*symbolic, *rest, evaluate=not keep)
+
+
+def _cancels(terms: list[sp.Expr]) -> bool:
+    """Whether SymPy's sum of ``terms`` would cancel a term against another of the
+    opposite sign (``a - a``, ``2a - a``): exact as formulas, but nan or inf where ``a``
+    is inf or nan, so such a sum is kept as written."""
+    signs: dict[sp.Basic, bool] = {}
+    for t in terms:
+        for u in sp.Add.make_args(t):
+            c, r = u.as_coeff_Mul()
+            if c is sp.nan or c.is_infinite:
+                return True
+            negative = bool(c < 0)
+            if signs.setdefault(r, negative) != negative:
+                return True
+    return False
+
+
 def literal(text: str) -> sp.Expr:
     """A number as written in a source: exact while short and within float64's range
     (``0.5`` is 1/2, ``0.1`` is 1/10, rounded once where it meets float64), else the

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import sympy as sp
 
+from .arith import binary
+from .arith import total as add_all
 from .functions import LogSumExp, maximum, minimum
 
 Emit = Callable[[sp.Basic], sp.Expr]
@@ -71,8 +73,8 @@ def matmul(a, b, emit: Emit):
     out = np.empty((A.shape[0], B.shape[1]), dtype=object)
     for i in range(A.shape[0]):
         for j in range(B.shape[1]):
-            terms = [emit(sp.Mul(A[i, k], B[k, j])) for k in range(A.shape[1])]
-            out[i, j] = emit(sp.Add(*terms))
+            terms = [emit(binary("*", A[i, k], B[k, j])) for k in range(A.shape[1])]
+            out[i, j] = emit(add_all(terms))
     if len(sa) == 1:
         out = out[0]
     if len(sb) == 1:
@@ -85,23 +87,23 @@ def flat(v) -> list:
 
 
 def total(v, emit: Emit) -> sp.Expr:
-    return emit(sp.Add(*flat(v)))
+    return emit(add_all(flat(v)))
 
 
 def reduce_all(name: str, v, emit: Emit):
     """sum, mean, prod, norm, max, min over every element (row-major order)."""
     xs = flat(v)
     if name == "sum":
-        return emit(sp.Add(*xs))
+        return emit(add_all(xs))
     if name == "mean":
-        return emit(sp.Mul(emit(sp.Add(*xs)), sp.Rational(1, len(xs))))
+        return emit(binary("/", emit(add_all(xs)), sp.Integer(len(xs))))
     if name == "prod":
         acc = xs[0]
         for x in xs[1:]:                 # pairwise, so each factor's adjoint is one product
-            acc = emit(sp.Mul(acc, x))
+            acc = emit(binary("*", acc, x))
         return acc
     if name == "norm":
-        return emit(sp.sqrt(emit(sp.Add(*(emit(x ** 2) for x in xs)))))
+        return emit(sp.sqrt(emit(add_all([emit(binary("^", x, sp.Integer(2))) for x in xs]))))
     if name == "max":
         return emit(maximum(*xs))
     if name == "min":
@@ -139,13 +141,13 @@ def logsumexp_row(xs: list, emit: Emit) -> sp.Expr:
 
 def softmax_row(xs: list, emit: Emit) -> list:
     lse = logsumexp_row(xs, emit)
-    return [emit(sp.exp(emit(sp.Add(x, sp.Mul(-1, lse))))) for x in xs]
+    return [emit(sp.exp(emit(binary("-", x, lse)))) for x in xs]
 
 
 def dot(a, b, emit: Emit) -> sp.Expr:
     if shape_of(a) != shape_of(b):
         raise ShapeError("dot")
-    return emit(sp.Add(*(emit(sp.Mul(x, y)) for x, y in zip(flat(a), flat(b)))))
+    return emit(add_all([emit(binary("*", x, y)) for x, y in zip(flat(a), flat(b))]))
 
 
 def transpose(v):

@@ -35,7 +35,8 @@ import sympy as sp
 from .adjoint import sweep
 from .diagnostics import ChainccError
 from .evaluate import evaluate
-from .ir import Param, Program
+from .functions import Where
+from .ir import Param, Program, expr_text
 from .mathprint import tidy
 
 MERGE_OPS = 8          # longest merged line (SymPy count_ops)
@@ -56,6 +57,7 @@ class Node:
     inputs: list[sp.Symbol] = field(default_factory=list)
     partials: dict[sp.Symbol, sp.Expr] = field(default_factory=dict)      # display form
     partial_values: dict[sp.Symbol, float] = field(default_factory=dict)
+    unpicked: set[sp.Symbol] = field(default_factory=set)
     raw: dict[sp.Symbol, sp.Expr] = field(default_factory=dict)   # in program symbols
     consumers: list[sp.Symbol] = field(default_factory=list)
     value: float | None = None
@@ -312,7 +314,7 @@ def derive(prog: Program, at: dict | None = None,
         to_display = {s.target: merged[s.target].xreplace(display) for s in stmts}
         to_display.update(display)
         node = Node(display[t], merged[t].xreplace(display), t)
-        if len(sp.sstr(node.expr)) <= OWN_CHARS:
+        if len(expr_text(node.expr)) <= OWN_CHARS:
             # rules use the statement's own result (√g' = 1/(2√g)); write it out if short
             to_display[t] = node.expr
         raw = _local_partials(stmts, inner)
@@ -396,12 +398,34 @@ def _evaluate(d: Derivation, prog: Program, at: dict[str, Point],
         n.value = values[key] if key in values else evaluate(n.expr, values)
         for sym, c in n.raw.items():
             n.partial_values[sym] = evaluate(c, values)
-    for n in d.nodes.values():
-        n.adjoint = 0.0
-    d.nodes[d.out].adjoint = 1.0
+            if _selects_nothing(c, values):
+                n.unpicked.add(sym)
+    # As in the kernels: an input that a where, max, min or relu did not pick gets
+    # nothing (not 0 times an adjoint that may be inf or nan), and a value that gets
+    # nothing sends nothing on; every other contribution is adjoint × partial, IEEE
+    # (0 × nan is nan)
+    adjoint: dict[sp.Symbol, float] = {d.out: 1.0}
     for n in reversed(d.steps):
-        if n.adjoint == 0:          # a zero adjoint sends nothing back (not 0·inf = nan),
-            continue                # as the compiled where-selections do
+        if n.sym not in adjoint:
+            continue
         for sym in n.inputs:
-            if n.sym in d.nodes[sym].consumers:
-                d.nodes[sym].adjoint += n.adjoint * n.partial_values[sym]
+            if n.sym in d.nodes[sym].consumers and sym not in n.unpicked:
+                c = adjoint[n.sym] * n.partial_values[sym]
+                adjoint[sym] = c if sym not in adjoint else adjoint[sym] + c
+    for n in d.nodes.values():
+        n.adjoint = adjoint.get(n.sym, 0.0)
+
+
+def _selects_nothing(partial: sp.Basic, values: dict[sp.Basic, float]) -> bool:
+    """Whether a local partial is zero by selection at this point: a where (the form
+    where, max, min and relu take) that picks a literal 0, or a sum of such, or a
+    product with one."""
+    if isinstance(partial, Where):
+        cond, a, b = partial.args
+        picked = a if evaluate(cond, values) else b
+        return picked == 0 or _selects_nothing(picked, values)
+    if isinstance(partial, sp.Add):
+        return all(_selects_nothing(t, values) for t in partial.args)
+    if isinstance(partial, sp.Mul):
+        return any(_selects_nothing(t, values) for t in partial.args)
+    return False

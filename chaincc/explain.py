@@ -17,7 +17,7 @@ import numpy as np
 import sympy as sp
 
 from .derivation import Derivation, Node, derive
-from .ir import Program
+from .ir import Program, expr_text
 from .mathprint import exact, latex_name, number, printer
 
 FORMATS = ("unicode", "ascii", "latex", "markdown")
@@ -227,7 +227,7 @@ def build(d: Derivation, nt: Notation, full: bool) -> tuple[Section, list[Sectio
 
 
 def _short(e: sp.Expr, limit: int = SHORT) -> bool:
-    return len(sp.sstr(e)) <= limit
+    return len(expr_text(e)) <= limit
 
 
 def _gap(count: int, what: str, nt: Notation) -> str:

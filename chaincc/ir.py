@@ -59,17 +59,17 @@ class Program:
             return "[" + ",".join(map(str, s)) + "]" if s else ""
         ps = ", ".join(p.name + shape(p.shape) for p in self.params)
         lines = [f"program {self.name}({ps})"]
-        lines += [f"  {a.target} = {_text(a.expr)}" for a in self.body]
+        lines += [f"  {a.target} = {expr_text(a.expr)}" for a in self.body]
         for o in self.outputs:
-            vals = ", ".join(_text(e) for e in o.exprs)
+            vals = ", ".join(expr_text(e) for e in o.exprs)
             lines.append(f"  out {o.name}{shape(o.shape)} = {vals}")
         return "\n".join(lines) + "\n"
 
 
-def _text(e: sp.Basic) -> str:
-    """SymPy's text of one statement; a product with a NaN factor (which SymPy's printer
+def expr_text(e: sp.Basic) -> str:
+    """SymPy's text of an expression; a product with a NaN factor (which SymPy's printer
     cannot order) as the call it is."""
     try:
         return sp.sstr(e, order="none")
     except TypeError:
-        return f"{type(e).__name__}({', '.join(_text(a) for a in e.args)})"
+        return f"{type(e).__name__}({', '.join(expr_text(a) for a in e.args)})"

@@ -216,7 +216,7 @@ class AsciiPrinter(StrPrinter):
     def _print_Mul(self, expr: sp.Mul) -> str:
         coeff, rest = expr.as_coeff_Mul()
         sign = ""
-        if coeff.is_Number and coeff < 0:
+        if coeff.is_Number and coeff is not sp.nan and coeff < 0:
             coeff, sign = -coeff, "-"
         factors = list(rest.as_ordered_factors()) if isinstance(rest, sp.Mul) else [rest]
         if coeff != 1:

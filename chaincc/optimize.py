@@ -6,6 +6,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.logic.boolalg import BooleanFunction
 
+from .arith import total
 from .evaluate import evaluate
 from .functions import LogSumExp, Maximum, Minimum, Relu, Where, from_float, relation
 from .ir import Assign, Output, Param, Program
@@ -101,6 +102,8 @@ class Builder:
                 done[node] = relation(type(node), *args)
             elif all(x is y for x, y in zip(args, node.args)):
                 done[node] = node     # as built: rebuilding would let SymPy rewrite x/x
+            elif isinstance(node, sp.Add):
+                done[node] = total(args)      # no cancellation that IEEE would not do
             else:
                 done[node] = node.func(*args)
         return done[root]

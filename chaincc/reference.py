@@ -403,7 +403,8 @@ class _Interpreter:
         elif isinstance(node, S.Compare):
             b, a = values.pop(), values.pop()
             rel = _RELATIONS[node.op]
-            values.append(self.elementwise(lambda x, y: bool(rel(x.v, y.v)),
+            values.append(self.elementwise(lambda x, y: R.note_decision(x.v, y.v) or
+                                           bool(rel(x.v, y.v)),
                                            [self.number(a, node.left),
                                             self.number(b, node.right)], node))
         elif isinstance(node, S.BoolOp):

@@ -41,6 +41,22 @@ ONE = M.one
 IEEE_RANGE = True
 
 
+# Decisions taken at a near tie: a comparison (where, max, min) of two values, or floor or
+# ceil of a value, within TIE_REL (relative) of the jump. At such a point float64 rounding
+# may decide either way, so a kernel and the reference may both be right and still differ
+# (``floor(3·mean(softmax([x, x, x])))`` is floor(1) exactly, floor(0.999...) in float64).
+# Counted here for the differential harness, which reads and resets it.
+TIE_REL = mpmath.mpf("1e-12")
+NEAR_TIES = 0
+
+
+def note_decision(a: mpmath.mpf, b: mpmath.mpf) -> None:
+    """Count a comparison of ``a`` with ``b`` that falls within TIE_REL of a tie."""
+    global NEAR_TIES
+    if finite(a) and finite(b) and abs(a - b) <= TIE_REL * max(abs(a), abs(b), ONE):
+        NEAR_TIES += 1
+
+
 def mpf(x: float | int | str) -> mpmath.mpf:
     return M.mpf(x)
 
@@ -459,6 +475,8 @@ def unary(name: str, a: Dual) -> Dual:
     # the sign of an exact zero result: odd functions keep -0, and ceil(-0.5) is -0
     neg = t == 0 and ((name in _KEEP_ZERO_SIGN and negative(a))
                       or (name == "ceil" and negative(a)))
+    if name in ("floor", "ceil") and finite(x):
+        note_decision(x, M.nint(x))
     if rule is None or (name == "relu" and not x > 0):
         return combine(t, [], neg)
     return combine(t, [(a, lambda: rule(x, t))], neg)
@@ -497,6 +515,7 @@ def pick_extremum(args: list[Dual], largest: bool) -> Dual:
     accumulator loses to the next argument."""
     acc = args[0]
     for a in args[1:]:
+        note_decision(acc.v, a.v)
         keep = acc.v >= a.v if largest else acc.v <= a.v
         acc = acc if keep else a
     return acc
