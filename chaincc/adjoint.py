@@ -136,10 +136,14 @@ def _bounded_cone(prog: Program) -> set[sp.Basic]:
 
 def _selection(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic, sp.Basic] | None:
     """``(condition, picked where it holds, picked where it fails)`` for a statement that
-    selects one of two values: ``where`` and two-argument ``max``/``min`` (ties go to the
+    selects one of two values: ``where``, ``relu`` (x where x > 0, else 0: nan and
+    negative arguments get nothing) and two-argument ``max``/``min`` (ties go to the
     first argument, and a NaN never wins against the running extremum)."""
     if isinstance(expr, Where):
         return expr.args
+    if isinstance(expr, Relu):                  # relu(x) is where(x > 0, x, 0)
+        x, = expr.args
+        return relation(sp.Gt, x, sp.Integer(0)), x, sp.Integer(0)
     if isinstance(expr, (Maximum, Minimum)) and len(expr.args) == 2:
         x, y = expr.args
         return relation(sp.Ge if isinstance(expr, Maximum) else sp.Le, x, y), x, y

@@ -253,6 +253,21 @@ def test_the_adjoint_does_not_cancel_terms_that_ieee_would_not(src, at) -> None:
     assert any(np.isnan(np.asarray(g)).any() for g in got[1])
 
 
+@needs_reference
+@pytest.mark.parametrize("src, at", [
+    ("f(h, x) = relu(h*sqrt(x))", {"h": 2.0, "x": 0.0}),
+    ("f(h, x) = relu(h*sqrt(x))", {"h": 2.0, "x": -1.0}),
+    ("f(h, x) = relu(log2(abs(h) + 0.25)*where(0.25 > h, sqrt(x), x))",
+     {"h": -0.004, "x": -1.0}),
+    ("f(h, x) = relu(h*x)*x", {"h": 2.0, "x": 3.0}),
+])
+def test_relu_selects_as_where_does(src, at) -> None:
+    """A finding of the differential run: relu multiplied its zero slope into an
+    argument whose partials were inf or nan (0·inf); it selects, as max(x, 0) does."""
+    want, got = _both_ways(src, at)
+    assert got == want and not any(math.isnan(g) for g in got[1])
+
+
 def test_near_ties_and_overflow_are_told_apart_from_disagreements() -> None:
     """The harness's two documented excuses, and nothing else."""
     from chaincc import reference_math as R
