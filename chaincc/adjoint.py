@@ -65,12 +65,15 @@ class _Adjoint:
         return a if selected else builder.emit(Where(mask, a, 0))
 
 
-def sweep(prog: Program, builder: Builder, seeds: Seeds) -> dict[sp.Basic, sp.Expr]:
-    """Adjoints of the program's inputs given seeds on its values: one reverse sweep."""
+def sweep(prog: Program, builder: Builder, seeds: Seeds,
+          active: set[sp.Basic] | None = None) -> dict[sp.Basic, sp.Expr]:
+    """Adjoints of the program's inputs given seeds on its values: one reverse sweep.
+    ``active``: the only values that need an adjoint (those that depend on the inputs
+    differentiated, ``depends_on``); None: every value."""
     pending: dict[sp.Basic, _Adjoint] = {}
 
     def push(arg: sp.Basic, mask: sp.Basic | None, c: sp.Expr) -> None:
-        if isinstance(arg, sp.Symbol) and c != 0:
+        if isinstance(arg, sp.Symbol) and c != 0 and (active is None or arg in active):
             pending.setdefault(arg, _Adjoint()).add(mask, c)
 
     safe: set[sp.Basic] | None = None
@@ -173,64 +176,100 @@ def _grads(prog: Program, adj: dict, prefix: str, params=None) -> tuple[Output, 
                  for p in (params or prog.params))
 
 
-def value_and_grad(fwd: Program, output: str = "value") -> Program:
-    """The fused program: the forward outputs, then ``grad_<param>`` per parameter."""
+Wrt = tuple[str, ...] | None
+
+
+def _wrt(prog: Program, wrt: Wrt) -> tuple[Param, ...]:
+    """The parameters to differentiate with respect to (all when ``wrt`` is None), in
+    the order ``wrt`` names them."""
+    if wrt is None:
+        return prog.params
+    by_name = {p.name: p for p in prog.params}
+    assert all(n in by_name for n in wrt) and len(set(wrt)) == len(wrt), wrt
+    return tuple(by_name[n] for n in wrt)
+
+
+def depends_on(prog: Program, params: tuple[Param, ...]) -> set[sp.Basic] | None:
+    """The parameters' symbols and every value computed from them: the values whose
+    adjoint a sweep over only these parameters needs (None: all of the program's)."""
+    if params == prog.params:
+        return None
+    live: set[sp.Basic] = {s for p in params for s in p.symbols}
+    for a in prog.body:
+        if not live.isdisjoint(a.expr.free_symbols):
+            live.add(a.target)
+    return live
+
+
+def value_and_grad(fwd: Program, output: str = "value", wrt: Wrt = None) -> Program:
+    """The fused program: the forward outputs, then ``grad_<param>`` per parameter (per
+    parameter of ``wrt`` only, the others being data: no adjoint is computed for what
+    depends on them alone)."""
     out = fwd.output(output)
     assert out.shape == (), "gradients are taken of scalar outputs"
+    params = _wrt(fwd, wrt)
     builder = _builder(fwd)
-    adj = sweep(fwd, builder, [(out.exprs[0], sp.Integer(1))])
-    return program(fwd.name, fwd.params, builder, fwd.outputs + _grads(fwd, adj, "grad_"),
-                   fwd.line, fwd.labels)
+    adj = sweep(fwd, builder, [(out.exprs[0], sp.Integer(1))], depends_on(fwd, params))
+    return program(fwd.name, fwd.params, builder,
+                   fwd.outputs + _grads(fwd, adj, "grad_", params), fwd.line, fwd.labels)
 
 
-def jacobian(fwd: Program) -> Program:
+def jacobian(fwd: Program, wrt: Wrt = None) -> Program:
     """Outputs ``jac_<param>`` of shape (output shape + parameter shape)."""
     out = fwd.output("value")
+    params = _wrt(fwd, wrt)
+    active = depends_on(fwd, params)
     builder = _builder(fwd)
-    rows = [sweep(fwd, builder, [(e, sp.Integer(1))]) for e in out.exprs]
+    rows = [sweep(fwd, builder, [(e, sp.Integer(1))], active) for e in out.exprs]
     outs = tuple(Output(f"jac_{p.name}", out.shape + p.shape,
                         tuple(r.get(s, sp.Integer(0)) for r in rows for s in p.symbols))
-                 for p in fwd.params)
+                 for p in params)
     return program(fwd.name, fwd.params, builder, (out,) + outs, fwd.line)
 
 
-def vjp(fwd: Program) -> Program:
+def vjp(fwd: Program, wrt: Wrt = None) -> Program:
     """The value and ``cotangent · J`` per parameter; the cotangent is an extra input."""
     out = fwd.output("value")
+    params = _wrt(fwd, wrt)
     cot = Param("_cotangent", out.shape, tuple(
         sp.Symbol(f"_cotangent[{i}]") for i in range(len(out.exprs))))
     builder = _builder(fwd)
-    adj = sweep(fwd, builder, list(zip(out.exprs, cot.symbols)))
+    adj = sweep(fwd, builder, list(zip(out.exprs, cot.symbols)), depends_on(fwd, params))
     return program(fwd.name, fwd.params + (cot,), builder,
-                   (out,) + _grads(fwd, adj, "vjp_"), fwd.line)
+                   (out,) + _grads(fwd, adj, "vjp_", params), fwd.line)
 
 
-def _flat_grads(fused: Program) -> list[sp.Expr]:
-    return [e for p in fused.params for e in fused.output(f"grad_{p.name}").exprs]
+def _flat_grads(fused: Program, params: tuple[Param, ...]) -> list[sp.Expr]:
+    return [e for p in params for e in fused.output(f"grad_{p.name}").exprs]
 
 
-def hessian(fused: Program) -> Program:
-    """One matrix over the flattened parameters (row-major, parameters in order), by a
-    reverse sweep of the fused gradient program per gradient element."""
+def hessian(fused: Program, wrt: Wrt = None) -> Program:
+    """One matrix over the flattened parameters (row-major, parameters in order; those
+    of ``wrt`` only, in its order, for a ``fused`` program made with the same ``wrt``),
+    by a reverse sweep of the fused gradient program per gradient element."""
+    params = _wrt(fused, wrt)
     builder = _builder(fused)
-    grads = _flat_grads(fused)
-    syms = fused.input_symbols
-    rows = [sweep(fused, builder, [(g, sp.Integer(1))]) for g in grads]
+    grads = _flat_grads(fused, params)
+    syms = [s for p in params for s in p.symbols]
+    active = depends_on(fused, params)
+    rows = [sweep(fused, builder, [(g, sp.Integer(1))], active) for g in grads]
     out = Output("hessian", (len(syms), len(syms)),
                  tuple(r.get(s, sp.Integer(0)) for r in rows for s in syms))
     return program(fused.name, fused.params, builder, (out,), fused.line)
 
 
-def hvp(fused: Program) -> Program:
+def hvp(fused: Program, wrt: Wrt = None) -> Program:
     """Hessian-vector products ``hvp_<param>``; the direction (flattened over all
-    parameters) is an extra input."""
-    syms = fused.input_symbols
+    parameters, or those of ``wrt``) is an extra input."""
+    params = _wrt(fused, wrt)
+    syms = [s for p in params for s in p.symbols]
     d = Param("_direction", (len(syms),), tuple(
         sp.Symbol(f"_direction[{i}]") for i in range(len(syms))))
     builder = _builder(fused)
-    adj = sweep(fused, builder, list(zip(_flat_grads(fused), d.symbols)))
+    adj = sweep(fused, builder, list(zip(_flat_grads(fused, params), d.symbols)),
+                depends_on(fused, params))
     return program(fused.name, fused.params + (d,), builder,
-                   _grads(fused, adj, "hvp_"), fused.line)
+                   _grads(fused, adj, "hvp_", params), fused.line)
 
 
 def _last_index(prog: Program) -> int:

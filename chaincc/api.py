@@ -42,12 +42,19 @@ def _as_source(source: object, name: object) -> Source:
 
 def compile(source: str | Path | Source | sp.Expr, *, entry: str | None = None,
             params: list | tuple | None = None, name: str | None = None,
-            target: str = "cpu", dtype: object = None) -> Function:
+            target: str = "cpu", dtype: object = None,
+            wrt: str | list | tuple | None = None) -> Function:
     """Compile a source text, a file (``pathlib.Path``), or a SymPy expression with
     ``params=[...]`` into a :class:`Function` with its exact gradient.
 
     ``target="cuda"`` evaluates on an NVIDIA GPU (see ``chaincc/cuda.py``), in float64 or
-    with ``dtype=numpy.float32`` in single precision."""
+    with ``dtype=numpy.float32`` in single precision. ``wrt=["W", "b"]``: gradients,
+    Jacobians, Hessians and HVPs over those parameters only (in that order), with kernels
+    specialised for them; the other parameters are data (CPU target)."""
+    if wrt is not None:
+        whole = compile(source, entry=entry, params=params, name=name, target=target,
+                        dtype=dtype)
+        return whole.with_wrt(wrt)
     if target != "cpu" or dtype is not None:
         from .cuda import retarget
         return retarget(compile(source, entry=entry, params=params, name=name), target, dtype)

@@ -360,3 +360,27 @@ def split_outputs(flat: Sequence[float], shapes: Sequence[tuple[int, ...]],
         k += size
         out.append(float(part[0]) if not s else np.asarray(part, dtype=dtype).reshape(s))
     return out
+
+
+def check_wrt(params: tuple[str, ...], fname: str, wrt: object) -> tuple[str, ...]:
+    """``wrt`` (a parameter name or a sequence of them) as a tuple of distinct names of
+    ``params``."""
+    names = (wrt,) if isinstance(wrt, str) else wrt
+    try:
+        names = tuple(names)  # type: ignore[arg-type]
+    except TypeError:
+        raise ArgumentTypeError(f"wrt must be a parameter name or a list of them, got "
+                                f"{type(wrt).__name__}") from None
+    if not names:
+        raise ArgumentError(f"wrt names no parameter; {fname} has {', '.join(params)}")
+    for n in names:
+        if not isinstance(n, str):
+            raise ArgumentTypeError(f"wrt must name parameters as str, got "
+                                    f"{type(n).__name__}")
+        if n not in params:
+            raise ArgumentError(f"{fname} has no parameter {n!r} (wrt=); its parameters "
+                                f"are {', '.join(params)}")
+    dup = [n for i, n in enumerate(names) if n in names[:i]]
+    if dup:
+        raise ArgumentError(f"wrt names {dup[0]!r} twice")
+    return names

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import adjoint, cache
 from .calling import Call, parallel_kernels_safe, run_chunks
+from .executor import split_kind, with_wrt
 from .ir import Program
 from .optimize import count_selections
 from .version import __version__
@@ -34,6 +35,7 @@ class CpuExecutor:
     target = "cpu"
     dtype = np.dtype(np.float64)
     kinds = frozenset({"value", "vg", "vjp", "hessian", "hvp"})
+    specialises = True          # runs kinds with ``@``: derivatives over some parameters
 
     def __init__(self, unit: Unit, index: int, kernel: str,
                  statements: Sequence[int], selections: Sequence[int] = (0, 0)) -> None:
@@ -63,6 +65,9 @@ class CpuExecutor:
 
     def fname(self, kind: str) -> str:
         """The kernel's name for a program kind."""
+        base, wrt = split_kind(kind)
+        if wrt is not None:
+            return f"{self.kernel}_{base}_wrt_{'_'.join(map(str, wrt))}"
         return {"value": self.kernel, "vg": f"{self.kernel}_value_and_grad"}.get(
             kind, f"{self.kernel}_{kind}")
 
@@ -78,9 +83,16 @@ class CpuExecutor:
         if kind not in self._derived:
             from .backends.numba_cpu import scalar_module_source
             c = self.unit.compiled[self.index]
-            prog = {"vjp": lambda: adjoint.vjp(c.forward),
-                    "hessian": lambda: adjoint.hessian(c.fused),
-                    "hvp": lambda: adjoint.hvp(c.fused)}[kind]()
+            base, wrt = split_kind(kind)
+            names = None if wrt is None else tuple(c.forward.params[i].name for i in wrt)
+            fused = (lambda: c.fused) if wrt is None else \
+                (lambda: self.program(with_wrt("vg", wrt)))
+            prog = {"vg": lambda: (adjoint.jacobian(c.forward, names)
+                                   if c.forward.output("value").shape
+                                   else adjoint.value_and_grad(c.forward, wrt=names)),
+                    "vjp": lambda: adjoint.vjp(c.forward, names),
+                    "hessian": lambda: adjoint.hessian(fused(), names),
+                    "hvp": lambda: adjoint.hvp(fused(), names)}[base]()
             text = scalar_module_source(__version__, self.unit.source.name,
                                         [(prog, self.fname(kind))])
             module = cache.load_module(cache.store_module(text))

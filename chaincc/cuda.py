@@ -256,6 +256,11 @@ class CudaFunction(Function):
         return (f"<chaincc.Function {self.name}({', '.join(self.params)}) "
                 f"target='cuda' {self.dtype.name}>")
 
+    def with_wrt(self, wrt: str | list | tuple) -> Function:
+        from .executor import require, with_wrt
+        require(self._executor, with_wrt("vg", (0,)), "with_wrt", self.name)
+        raise AssertionError("a CUDA executor that specialises")
+
     @property
     def _module(self) -> ModuleType:
         return self._executor.module

@@ -13,7 +13,9 @@ a prepared :class:`~chaincc.calling.Call`, and the executor runs the kernel:
 - ``sum(kind, call)``: every output summed over the points, as one float64 array.
 
 The program kinds are ``value`` (the forward program), ``vg`` (the fused value and
-gradient, or value and Jacobian for an array value), ``vjp``, ``hessian`` and ``hvp``.
+gradient, or value and Jacobian for an array value), ``vjp``, ``hessian`` and ``hvp``;
+``vg@0,2`` (``with_wrt``) differentiates with respect to parameters 0 and 2 only, on a
+target that ``specialises``.
 ``kinds`` is the set a target runs; asking a function for anything else raises
 :class:`UnsupportedOperation`, from :func:`require` alone.
 """
@@ -60,12 +62,30 @@ class Executor(Protocol):
         """The outputs summed over the points: float64, flat over all outputs."""
 
 
+def with_wrt(kind: str, wrt: tuple[int, ...] | None) -> str:
+    """The program kind that differentiates only with respect to the parameters at
+    indices ``wrt`` (in that order): ``vg@0,2``; ``kind`` itself for None."""
+    return kind if wrt is None else f"{kind}@{','.join(map(str, wrt))}"
+
+
+def split_kind(kind: str) -> tuple[str, tuple[int, ...] | None]:
+    """(base kind, parameter indices or None) of a program kind."""
+    base, at, rest = kind.partition("@")
+    return base, (tuple(int(i) for i in rest.split(",")) if at else None)
+
+
 def require(executor: Executor, kind: str, op: str, fname: str) -> None:
     """Raise UnsupportedOperation unless ``executor`` runs ``kind`` (for ``op``, a
     method of the compiled function ``fname``): the one place a target says what it
     lacks."""
-    assert kind in KINDS, kind
-    if kind in executor.kinds:
+    base, wrt = split_kind(kind)
+    assert base in KINDS, kind
+    if wrt is not None and not getattr(executor, "specialises", False):
+        raise UnsupportedOperation(
+            f"{fname}.{op}(wrt=...) is not available with target={executor.target!r}: "
+            f"derivatives with respect to some parameters only run on the CPU "
+            f"(chaincc.compile(source, wrt=[...]))")
+    if base in executor.kinds:
         return
     runs = ", ".join(_METHODS[k] for k in KINDS if k in executor.kinds)
     raise UnsupportedOperation(

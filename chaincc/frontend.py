@@ -21,11 +21,12 @@ from .calling import (
     bind,
     check_out,
     check_reduce,
+    check_wrt,
     prepare,
     real_array,
     split_outputs,
 )
-from .executor import Executor, require
+from .executor import Executor, require, split_kind, with_wrt
 
 
 class Frontend:
@@ -51,17 +52,32 @@ class Frontend:
                                                   tuple[tuple[int, ...], ...],
                                                   list[tuple[int, ...]]]:
         params, shapes, out = self.params, self.shapes, self.out_shape
-        total = sum(math.prod(s) for s in shapes)
-        if kind == "value":
+        base, wrt = split_kind(kind)
+        dshapes = shapes if wrt is None else tuple(shapes[i] for i in wrt)
+        total = sum(math.prod(s) for s in dshapes)
+        if base == "value":
             return params, shapes, [out]
-        if kind == "vg":
-            return params, shapes, [out] + [out + s for s in shapes]
-        if kind == "vjp":
-            return params + ("cotangent",), shapes + (out,), [out, *shapes]
-        if kind == "hessian":
+        if base == "vg":
+            return params, shapes, [out] + [out + s for s in dshapes]
+        if base == "vjp":
+            return params + ("cotangent",), shapes + (out,), [out, *dshapes]
+        if base == "hessian":
             return params, shapes, [(total, total)]
-        assert kind == "hvp", kind
-        return params + ("direction",), shapes + ((total,),), list(shapes)
+        assert base == "hvp", kind
+        return params + ("direction",), shapes + ((total,),), list(dshapes)
+
+    # -- which parameters are differentiated ---------------------------------------------
+    wrt: tuple[str, ...] | None = None          # the default of every call: all of them
+
+    def _wrt_kind(self, kind: str, wrt) -> str:
+        """The program kind for derivatives with respect to ``wrt`` (names; the
+        function's own default when None): the plain kind when that is every parameter
+        in order."""
+        names = self.wrt if wrt is None else check_wrt(self.params, self.name, wrt)
+        if names is None:
+            return kind
+        idx = tuple(self.params.index(n) for n in names)
+        return kind if idx == tuple(range(len(self.params))) else with_wrt(kind, idx)
 
     def _run(self, op: str, kind: str, values: list, reduce: str | None = None,
              out: list | None = None) -> list:
@@ -110,11 +126,14 @@ class Frontend:
         return self._run("__call__", "value", values, reduce,
                          None if out is None else [out])[0]
 
-    def value_and_grad(self, *args, reduce: str | None = None, out=None, **kwargs):
+    def value_and_grad(self, *args, reduce: str | None = None, out=None, wrt=None,
+                       **kwargs):
         """(value, gradients), from one fused pass. ``out``: ``(value_array,
         (grad_arrays...))`` of the batch shapes to write into and return, so repeated
-        batch calls allocate nothing."""
-        require(self._executor, "vg", "value_and_grad", self.name)
+        batch calls allocate nothing. ``wrt``: the parameters (names) to differentiate
+        with respect to, in the order their gradients come back; the others are data."""
+        kind = self._wrt_kind("vg", wrt)
+        require(self._executor, kind, "value_and_grad", self.name)
         self._scalar_only("grad")
         flat = None
         if out is not None:
@@ -125,56 +144,66 @@ class Frontend:
                 raise ArgumentTypeError("out must be (value_array, (grad_array, ...))") \
                     from None
         values = bind(self.params, self.name, args, kwargs)
-        r = self._run("value_and_grad", "vg", values, reduce, flat)
+        r = self._run("value_and_grad", kind, values, reduce, flat)
         return r[0], tuple(r[1:])
 
-    def grad(self, *args, reduce: str | None = None, **kwargs) -> tuple:
-        """One gradient entry per parameter, in that parameter's shape."""
-        return self.value_and_grad(*args, reduce=reduce, **kwargs)[1]
+    def grad(self, *args, reduce: str | None = None, wrt=None, **kwargs) -> tuple:
+        """One gradient entry per parameter (of ``wrt``), in that parameter's shape."""
+        return self.value_and_grad(*args, reduce=reduce, wrt=wrt, **kwargs)[1]
 
-    def jacobian(self, *args, **kwargs) -> tuple:
-        """One array per parameter, shaped (output shape + parameter shape)."""
+    def jacobian(self, *args, wrt=None, **kwargs) -> tuple:
+        """One array per parameter (of ``wrt``), shaped (output shape + parameter
+        shape)."""
+        kind = self._wrt_kind("vg", wrt)
         values = bind(self.params, self.name, args, kwargs)
-        return tuple(self._run("jacobian", "vg", values)[1:])
+        return tuple(self._run("jacobian", kind, values)[1:])
 
-    def vjp(self, *args, cotangent=None, **kwargs) -> tuple:
+    def vjp(self, *args, cotangent=None, wrt=None, **kwargs) -> tuple:
         """``cotangent · J`` per parameter (the cotangent has the value's shape): the
         reverse-mode product, one sweep."""
-        require(self._executor, "vjp", "vjp", self.name)
+        kind = self._wrt_kind("vjp", wrt)
+        require(self._executor, kind, "vjp", self.name)
         if cotangent is None:
             if not args:
                 raise ArgumentTypeError("vjp needs the cotangent: fn.vjp(*args, cotangent)")
             *args, cotangent = args
         values = bind(self.params, self.name, tuple(args), kwargs) + [cotangent]
-        return tuple(self._run("vjp", "vjp", values)[1:])
+        return tuple(self._run("vjp", kind, values)[1:])
 
-    def hessian(self, *args, **kwargs) -> np.ndarray:
+    def hessian(self, *args, reduce: str | None = None, wrt=None, **kwargs) -> np.ndarray:
         """The Hessian as one matrix over the flattened parameters (row-major within each
-        parameter, parameters in order), by differentiating the fused gradient program
-        again."""
-        require(self._executor, "hessian", "hessian", self.name)
+        parameter, parameters in order; those of ``wrt`` only, in its order), by
+        differentiating the fused gradient program again. ``reduce="sum"``/``"mean"``:
+        the Hessian of the batch's summed or mean value, in one kernel call."""
+        kind = self._wrt_kind("hessian", wrt)
+        require(self._executor, kind, "hessian", self.name)
         self._scalar_only("hessian")
         values = bind(self.params, self.name, args, kwargs)
-        return self._run("hessian", "hessian", values)[0]
+        return self._run("hessian", kind, values, reduce)[0]
 
-    def hvp(self, *args, direction=None, **kwargs) -> tuple:
-        """Hessian-vector product, one entry per parameter. ``direction`` has one entry
-        per parameter (each in that parameter's shape) or is one flat vector over all
-        parameters."""
-        require(self._executor, "hvp", "hvp", self.name)
+    def hvp(self, *args, direction=None, reduce: str | None = None, wrt=None,
+            **kwargs) -> tuple:
+        """Hessian-vector product, one entry per parameter (of ``wrt``). ``direction``
+        has one entry per parameter (each in that parameter's shape) or is one flat
+        vector over them. ``reduce``: of the batch's summed or mean value."""
+        kind = self._wrt_kind("hvp", wrt)
+        require(self._executor, kind, "hvp", self.name)
         self._scalar_only("hvp")
         if direction is None:
             if not args:
                 raise ArgumentTypeError("hvp needs a direction: fn.hvp(*args, direction)")
             *args, direction = args
         values = bind(self.params, self.name, tuple(args), kwargs)
-        return tuple(self._run("hvp", "hvp", values + [self._flat_direction(direction)]))
+        return tuple(self._run("hvp", kind, values + [self._flat_direction(direction, kind)],
+                               reduce))
 
-    def _flat_direction(self, direction) -> np.ndarray:
-        total = sum(math.prod(s) for s in self.shapes)
+    def _flat_direction(self, direction, kind: str) -> np.ndarray:
+        _, wrt = split_kind(kind)
+        shapes = self.shapes if wrt is None else [self.shapes[i] for i in wrt]
+        total = sum(math.prod(s) for s in shapes)
         dtype = self._executor.dtype
-        if isinstance(direction, (tuple, list)) and len(direction) == len(self.params) \
-                and len(self.params) != total:
+        if isinstance(direction, (tuple, list)) and len(direction) == len(shapes) \
+                and len(shapes) != total:
             parts = [real_array(d, "direction", dtype).reshape(-1) for d in direction]
             direction = np.concatenate(parts) if parts else np.zeros(0, dtype)
         d = real_array(direction, "direction", dtype)

@@ -62,7 +62,22 @@ class Function(Frontend):
         return self.compiled.fused
 
     def op_counts(self) -> dict[str, int]:
-        return dict(self._op_counts)
+        """Operations in the forward and the fused value-and-gradient program (the one
+        over ``wrt``'s parameters, for a function compiled with ``wrt=``)."""
+        if self.wrt is None:
+            return dict(self._op_counts)
+        from .optimize import count_ops
+        kind = self._wrt_kind("vg", None)
+        return {"forward": self._op_counts["forward"],
+                "value_and_grad": count_ops(self._cpu.program(kind))}
+
+    def with_wrt(self, wrt: str | list | tuple) -> Function:
+        """This function with its derivatives taken with respect to ``wrt`` (parameter
+        names) only, by default in every call; the other parameters are data."""
+        from .calling import check_wrt
+        fn = Function(self.unit, self.index)
+        fn.wrt = check_wrt(self.params, self.name, wrt)
+        return fn
 
     # -- the CPU kernels behind the calls (for tests and tools) -------------------------
     def _native(self, kind: str) -> bool:
@@ -97,12 +112,15 @@ class Function(Frontend):
 
     # -- the chain rule shown (chaincc/explain.py, chaincc/graph.py) ---------------------
     def explain(self, at: dict | None = None, format: str = "unicode",
-                full: bool = False) -> str:
+                full: bool = False, output: int | tuple[int, ...] | None = None) -> str:
         """The chain rule worked out: intermediates, local partials, adjoints; with
         ``at={"x": 1, "y": 2}`` every line's value there, ending with the gradient.
-        ``format`` is ``unicode``, ``ascii``, ``latex`` or ``markdown``."""
+        ``format`` is ``unicode``, ``ascii``, ``latex`` or ``markdown``. A vector-valued
+        function is explained output by output (the first few, every one with ``full``,
+        or only ``output``: a flat index or one index per axis)."""
         from .explain import explain
-        return explain(self.forward_program, at, format, full, self._source_names())
+        return explain(self.forward_program, at, format, full, self._source_names(),
+                       output)
 
     def graph(self, at: dict | None = None) -> str:
         """The computational graph as Graphviz DOT text (forward and adjoint edges)."""
