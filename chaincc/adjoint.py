@@ -17,7 +17,7 @@ from .functions import Maximum, Minimum, Relu, Sigmoid, Where, relation
 from .ir import Output, Param, Program
 from .logic import Not, Or, conjunction
 from .optimize import Builder, program
-from .rules import contributions, partials_may_blow_up
+from .rules import contributions
 
 Seeds = list[tuple[sp.Basic, sp.Expr]]
 
@@ -102,12 +102,6 @@ def sweep(prog: Program, builder: Builder, seeds: Seeds,
                 else:
                     push(arg, conjunction(mask, c), a)
             continue
-        if mask is None and not entry.masked and partials_may_blow_up(stmt.expr):
-            inner = _mask(entry.plain)
-            if inner is not None:
-                # every contribution is where(c, v, 0) (relu, max, min): keep c beside
-                # the value rather than multiply a partial that may be inf by 0
-                mask, a = inner, builder.emit(total([c.args[1] for c in entry.plain]))
         for arg, c in contributions(stmt.expr, stmt.target, a):
             push(arg, mask, c)
     return {s: pending[s].total(builder) for s in prog.input_symbols if s in pending}
@@ -139,29 +133,15 @@ def _bounded_cone(prog: Program) -> set[sp.Basic]:
 
 def _selection(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic, sp.Basic] | None:
     """``(condition, picked where it holds, picked where it fails)`` for a statement that
-    selects one of two values: ``where``, ``relu`` (x where x > 0, else 0: nan and
-    negative arguments get nothing) and two-argument ``max``/``min`` (ties go to the
-    first argument, and a NaN never wins against the running extremum)."""
+    selects one of two values: ``where`` and two-argument ``max``/``min`` (ties go to the
+    first argument, and a NaN never wins against the running extremum). ``relu`` does
+    not select: its partial, 1 or 0, multiplies as in JAX and PyTorch."""
     if isinstance(expr, Where):
         return expr.args
-    if isinstance(expr, Relu):                  # relu(x) is where(x > 0, x, 0)
-        x, = expr.args
-        return relation(sp.Gt, x, sp.Integer(0)), x, sp.Integer(0)
     if isinstance(expr, (Maximum, Minimum)) and len(expr.args) == 2:
         x, y = expr.args
         return relation(sp.Ge if isinstance(expr, Maximum) else sp.Le, x, y), x, y
     return None
-
-
-def _mask(contribs: list[sp.Expr]) -> sp.Basic | None:
-    """The condition c when every contribution is ``where(c, v, 0)``: the value is used
-    only on a branch that ``where`` may not pick."""
-    first = contribs[0]
-    if not (isinstance(first, Where) and first.args[2] == 0):
-        return None
-    c = first.args[0]
-    return c if all(isinstance(x, Where) and x.args[0] == c and x.args[2] == 0
-                    for x in contribs) else None
 
 
 def _builder(prog: Program) -> Builder:

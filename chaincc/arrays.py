@@ -140,8 +140,15 @@ def logsumexp_row(xs: list, emit: Emit) -> sp.Expr:
 
 
 def softmax_row(xs: list, emit: Emit) -> list:
-    lse = logsumexp_row(xs, emit)
-    return [emit(sp.exp(emit(binary("-", x, lse)))) for x in xs]
+    """exp(x - m) / Σ exp(xj - m), m the largest x: each weight exact in relative terms
+    however large the x are (exp(x - logsumexp) rounds logsumexp's own log Σ away)."""
+    if len(xs) == 1:
+        return [emit(binary("/", emit(sp.exp(emit(binary("-", xs[0], xs[0])))),
+                            emit(sp.exp(emit(binary("-", xs[0], xs[0]))))))]
+    m = emit(maximum(*xs))
+    es = [emit(sp.exp(emit(binary("-", x, m)))) for x in xs]
+    total = emit(add_all(es))
+    return [emit(binary("/", e, total)) for e in es]
 
 
 def dot(a, b, emit: Emit) -> sp.Expr:

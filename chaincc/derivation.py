@@ -268,7 +268,8 @@ def derive(prog: Program, at: dict | None = None,
     value = prog.output("value")
     if value.shape:
         raise ChainccError(f"{prog.name} is vector-valued (its value has shape "
-                           f"{value.shape}); the chain rule is shown for scalar functions")
+                           f"{value.shape}); the graph is drawn for scalar functions "
+                           "(explain shows the chain rule of each output)")
     (out,) = value.exprs
     if at is not None:
         at = check_point(prog, at)
@@ -381,7 +382,9 @@ def _local_partials(stmts: list, inner: set) -> dict[sp.Symbol, sp.Expr]:
     group = Program("group", tuple(Param(s.name, (), (s,)) for s in outside), tuple(stmts),
                     ())
     adj = sweep(group, _Formulas(), [(stmts[-1].target, sp.Integer(1))])
-    return {arg: c for arg, c in adj.items() if c != 0}
+    # an entry is 0 only where contributions cancelled (t - t): kept, since at a nan
+    # adjoint the kernels compute nan - nan there, not nothing
+    return dict(adj)
 
 
 def _evaluate(d: Derivation, prog: Program, at: dict[str, Point],

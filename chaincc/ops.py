@@ -194,8 +194,13 @@ def _hypot(args: tuple, t: sp.Expr, a: sp.Expr) -> tuple:
 
 
 def _logsumexp_rule(args: tuple, t: sp.Expr, a: sp.Expr) -> tuple:
-    # independent of the shift m, which only keeps exp from overflowing
-    return (None, *(a * sp.exp(x - t) for x in args[1:]))
+    # the softmax weights exp(x - m)/Σ exp(xj - m), exact in relative terms however large
+    # the x are (exp(x - t) would round t's own log Σ away: weights 1, 1 for [1e17, 1e17]);
+    # nothing goes to the shift m, which only keeps exp from overflowing
+    top, xs = args[0], args[1:]
+    es = [sp.exp(x - top) for x in xs]
+    inv = 1 / sp.Add(*es)
+    return (None, *(a * e * inv for e in es))
 
 
 def _gelu_rule(x: sp.Expr, t: sp.Expr, a: sp.Expr) -> sp.Expr:
@@ -302,7 +307,8 @@ OPS: tuple[Op, ...] = (
     _libm("atan2", sp.atan2, _atan2),
     _libm("hypot", hypot, _hypot, latex="hypot"),
     Op(("sign",), sp.sign, _zero, formula=_sign, finite_partials=True, latex="sign"),
-    Op(("relu",), Relu, _d(lambda x, t, a: Where(relation(sp.Gt, x, 0), a, 0)),
+    # relu' is 1 where x > 0, else 0 (at 0 and nan too): sign(t), which multiplies
+    Op(("relu",), Relu, _d(lambda x, t, a: a * sp.sign(t)),
        formula=_relu, finite_partials=True, latex="relu"),
     Op(("sigmoid",), Sigmoid, _d(lambda x, t, a: a * t * (1 - t)), formula=_sigmoid,
        finite_partials=True, unicode="σ"),

@@ -31,7 +31,8 @@ among that frame's parameters and the statements above the binding), and is eval
 once per frame. A call with the same argument values and gradients is evaluated once
 (a pure function of its arguments). ``where`` picks a value and its derivative, so the
 branch not taken never contributes; ``max``/``min`` pass on the derivative of the first
-argument attaining the extremum; ``relu'(0) = abs'(0) = 0``; sign, floor and ceil have
+argument attaining the extremum; ``relu'(0) = abs'(0) = 0``, and relu' multiplies (it does
+not select: 0·nan is nan); sign, floor and ceil have
 no derivative. Arrays are NumPy object arrays of dual numbers and broadcast as NumPy does.
 """
 
@@ -53,7 +54,9 @@ from .source import Source, Span
 
 __all__ = ["Signature", "directional", "evaluate", "functions", "signature"]
 
-CONSTANTS = {"pi": +R.M.pi, "π": +R.M.pi, "e": +R.M.e, "inf": R.INF}
+# π and e are the float64 numbers nearest them, as every number of the language is
+# (docs/language.md): sin(pi) is 1.2246e-16, as C's sin(M_PI) is
+CONSTANTS = {"pi": R.mpf(math.pi), "π": R.mpf(math.pi), "e": R.mpf(math.e), "inf": R.INF}
 
 # name -> (fewest, most arguments; None: any number)
 BUILTINS: dict[str, tuple[int, int | None]] = {
@@ -223,7 +226,25 @@ class _Interpreter:
         assert len(values) == 1
         return values[0]
 
+    def word_parts(self, word: S.Node, scope: Scope) -> list[str] | None:
+        assert isinstance(word, S.Name)
+        if self.resolve(word.id, scope) is not None:
+            return None
+        parts = self.split(word.id, scope)
+        if parts is None or any(self.callable_(p, scope) for p in parts):
+            return None
+        return parts
+
+    def word_power(self, node: S.Binary, scope: Scope) -> S.Node:
+        """``xy²`` is ``x·y²`` and ``e^xy`` is ``(e^x)·y`` where the word is no name but
+        splits into names (docs/language.md, "Textbook notation")."""
+        base = self.word_parts(node.left, scope) if node.word_base else None
+        exponent = self.word_parts(node.right, scope) if node.word_exponent else None
+        return S.split_words(node, base, exponent) if base or exponent else node
+
     def visit(self, node: S.Node, scope: Scope, tasks: list, values: list) -> None:
+        if isinstance(node, S.Binary) and (node.word_base or node.word_exponent):
+            node = self.word_power(node, scope)
         if isinstance(node, S.Num):
             values.append(R.const(R.mpf(node.text)))
         elif isinstance(node, S.Name):

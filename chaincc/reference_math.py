@@ -288,7 +288,8 @@ _FLOAT_FALLBACK: dict[str, Callable[[float], float]] = {
     "tanh": math.tanh, "asinh": math.asinh, "acosh": math.acosh, "atanh": math.atanh,
     "expm1": math.expm1, "log1p": math.log1p, "log2": math.log2, "log10": math.log10,
     "cbrt": lambda v: math.copysign(abs(v) ** (1 / 3), v) if math.isfinite(v) else v,
-    "abs": abs, "floor": math.floor, "ceil": math.ceil, "erfc": math.erfc,
+    "abs": abs, "floor": lambda v: v if math.isinf(v) else math.floor(v),
+    "ceil": lambda v: v if math.isinf(v) else math.ceil(v), "erfc": math.erfc,
     "lgamma": math.lgamma,
 }
 
@@ -341,7 +342,7 @@ _DERIV: dict[str, Callable[[mpmath.mpf, mpmath.mpf], mpmath.mpf] | None] = {
     "sign": None, "floor": None, "ceil": None,
     "erf": lambda x, t: 2 / M.sqrt(M.pi) * exp(-x * x),
     "erfc": lambda x, t: -2 / M.sqrt(M.pi) * exp(-x * x),
-    "relu": lambda x, t: ONE,                          # only reached where x > 0
+    "relu": lambda x, t: ONE if x > 0 else ZERO,       # multiplies: 0·nan is nan
     "sigmoid": lambda x, t: t * (1 - t),
     "softplus": lambda x, t: sigmoid(x),
     "gelu": lambda x, t: (1 + erf(x / M.sqrt(2))) / 2 + x * _phi(x),
@@ -477,7 +478,7 @@ def unary(name: str, a: Dual) -> Dual:
                       or (name == "ceil" and negative(a)))
     if name in ("floor", "ceil") and finite(x):
         note_decision(x, M.nint(x))
-    if rule is None or (name == "relu" and not x > 0):
+    if rule is None:
         return combine(t, [], neg)
     return combine(t, [(a, lambda: rule(x, t))], neg)
 
