@@ -10,10 +10,12 @@ gradient program again).
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
 from .arith import total
-from .functions import Maximum, Minimum, Relu, Sigmoid, Where, relation
+from .functions import Maximum, Minimum, Relu, Sigmoid, Where, as_float, relation
 from .ir import Output, Param, Program
 from .logic import Not, Or, conjunction
 from .optimize import Builder, program
@@ -119,8 +121,9 @@ def _bounded_cone(prog: Program) -> set[sp.Basic]:
     safe: set[sp.Basic] = set(prog.input_symbols)
     for stmt in prog.body:
         e = stmt.expr
-        if isinstance(e, sp.Mul):
-            ok = len(e.args) == 2 and e.args[0].is_Number
+        if isinstance(e, sp.Mul):       # a finite constant times a value (not nan·y)
+            c = as_float(e.args[0]) if len(e.args) == 2 else None
+            ok = c is not None and math.isfinite(c)
         else:
             ok = isinstance(e, _BOUNDED)
         args = e.args[1:] if isinstance(e, Where) else e.args

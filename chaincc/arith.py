@@ -92,11 +92,11 @@ def total(terms: list[sp.Expr]) -> sp.Expr:
         assert number is not None
         return from_float(number)
     rest = [] if number is None else [from_float(number)]
-    keep = _special(number) or _cancels(symbolic)
+    keep = _special(number) or cancels(symbolic)
     return sp.Add(*symbolic, *rest, evaluate=not keep)
 
 
-def _cancels(terms: list[sp.Expr]) -> bool:
+def cancels(terms: list[sp.Expr]) -> bool:
     """Whether SymPy's sum of ``terms`` would cancel a term against another of the
     opposite sign (``a - a``, ``2a - a``): exact as formulas, but nan or inf where ``a``
     is inf or nan, so such a sum is kept as written."""

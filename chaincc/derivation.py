@@ -33,6 +33,7 @@ import numpy as np
 import sympy as sp
 
 from .adjoint import sweep
+from .arith import cancels
 from .diagnostics import ChainccError
 from .evaluate import evaluate
 from .functions import Where
@@ -368,6 +369,10 @@ class _Formulas:
 
     @staticmethod
     def emit(e: sp.Basic) -> sp.Basic:
+        # a sum whose terms cancel (a - a) stays whole: a factor multiplied in would
+        # let SymPy distribute it and cancel to 0 (the kernels name it, so it stays)
+        if isinstance(e, sp.Add) and cancels(list(e.args)):
+            return sp.UnevaluatedExpr(e)
         return e
 
 

@@ -56,6 +56,8 @@ def _apply(node: sp.Basic, v: Callable[[sp.Basic], float]) -> float | bool:
         return power(F64, v(node.base), node.exp, v(node.exp))
     if isinstance(node, Where):
         return v(node.args[1]) if v(node.args[0]) else v(node.args[2])
+    if isinstance(node, sp.UnevaluatedExpr):      # a sum kept as written (explain)
+        return v(node.args[0])
     op = op_of(node)
     if op is not None:
         return op.f64(*(v(a) for a in node.args))

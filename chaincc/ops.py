@@ -142,11 +142,14 @@ def _extremum(rel: str) -> Callable[..., Any]:
 
 
 def _logsumexp(m: Machine, top: Any, *xs: Any) -> Any:
+    # shifted by the largest x where it is finite, by 0 where it is ±inf (inf - inf would
+    # be nan: logsumexp([inf, 1]) is inf and logsumexp([-inf, -inf]) is -inf)
+    shift = m.select(m.cmp("<", m.call("fabs", top), m.num(math.inf)), top, m.num(0.0))
     total = None
     for x in xs:
-        e = m.call("exp", m.sub(x, top))
+        e = m.call("exp", m.sub(x, shift))
         total = e if total is None else m.add(total, e)
-    return m.add(top, m.call("log", total))
+    return m.add(shift, m.call("log", total))
 
 
 def power(m: Machine, b: Any, p: sp.Basic, pv: Any) -> Any:

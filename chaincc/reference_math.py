@@ -50,6 +50,17 @@ TIE_REL = mpmath.mpf("1e-12")
 NEAR_TIES = 0
 
 
+# Values (or gradient entries) beyond float64's range, brought to ±inf by ``clamp``:
+# derivatives through them are inf, nan or 0 depending on the order of operations.
+OVERFLOWS = 0
+
+# Periodic functions of arguments this large depend on the argument's last float64 bits
+# (its rounding error is beyond 2^-28 in absolute terms): counted, as near ties are.
+ILL_CONDITIONED = 0
+_PERIODIC = frozenset({"sin", "cos", "tan"})
+_LARGE = mpmath.mpf(2) ** 24
+
+
 def note_decision(a: mpmath.mpf, b: mpmath.mpf) -> None:
     """Count a comparison of ``a`` with ``b`` that falls within TIE_REL of a tie."""
     global NEAR_TIES
@@ -82,6 +93,8 @@ def clamp(x: mpmath.mpf) -> mpmath.mpf:
         return x
     f = to_float(x._mpf_, rnd="n")
     if math.isinf(f):
+        global OVERFLOWS
+        OVERFLOWS += 1
         return INF if f > 0 else -INF
     if f == 0.0:
         return ZERO
@@ -478,6 +491,9 @@ def unary(name: str, a: Dual) -> Dual:
                       or (name == "ceil" and negative(a)))
     if name in ("floor", "ceil") and finite(x):
         note_decision(x, M.nint(x))
+    if name in _PERIODIC and finite(x) and abs(x) > _LARGE:
+        global ILL_CONDITIONED
+        ILL_CONDITIONED += 1
     if rule is None:
         return combine(t, [], neg)
     return combine(t, [(a, lambda: rule(x, t))], neg)

@@ -58,6 +58,8 @@ class Result:
     grads: tuple[np.ndarray, ...] = ()
     error: str | None = None
     near_tie: bool = False          # (the reference) a decision at a near tie was taken
+    ill_conditioned: bool = False   # (the reference) sin/cos/tan of an argument > 2^24
+    overflowed: bool = False        # (the reference) a value beyond float64's range
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def reference(source: str, name: str, point: dict, out_shape: tuple,
     from chaincc import reference as ref
     from chaincc import reference_math
     reference_math.NEAR_TIES = 0
+    reference_math.ILL_CONDITIONED = 0
+    reference_math.OVERFLOWS = 0
     try:
         value, grads = ref.evaluate(source, dict(point), entry=name)
     except Exception as ex:  # noqa: BLE001 - reported as a disagreement of the reference
@@ -89,22 +93,28 @@ def reference(source: str, name: str, point: dict, out_shape: tuple,
     value = np.asarray(value, dtype=float).reshape(out_shape)
     gs = tuple(np.asarray(grads[p], dtype=float).reshape(out_shape + s)
                for p, s in zip(point, shapes))
-    return Result(value, gs, near_tie=reference_math.NEAR_TIES > 0)
+    return Result(value, gs, near_tie=reference_math.NEAR_TIES > 0,
+                  ill_conditioned=reference_math.ILL_CONDITIONED > 0,
+                  overflowed=reference_math.OVERFLOWS > 0)
 
 
 def excused(bad: tuple[str, str], want: Result) -> str | None:
     """Why a disagreement is not a fault of the path, or None. ``near-tie``: the
     reference took a decision (a comparison, max/min, floor/ceil) within rounding of a
-    tie, where float64 may decide the other way. ``overflow``: a derivative that
-    overflows is ±inf on one side and nan on the other, as contributions that overflow
-    on their own meet (inf − inf) in a different order in the reverse sweep than in the
-    reference's forward one; docs/language.md states both."""
+    tie, where float64 may decide the other way. ``ill-conditioned``: sin, cos or tan of
+    an argument beyond 2^24, which depends on the argument's last float64 bits.
+    ``overflow``: a derivative at a point where a value overflowed float64 (the
+    reference's ±inf) or a derivative that is ±inf on one side and nan on the other:
+    contributions that overflow meet (inf − inf, 0·inf) in a different order in the
+    reverse sweep than in the reference's forward one; docs/language.md states these."""
     if want.near_tie:
         return "near-tie"
+    if want.ill_conditioned:
+        return "ill-conditioned"
     kind, detail = bad
-    if kind == "nan-mismatch" and detail.startswith("d/d") and any(
+    if detail.startswith("d/d") and (want.overflowed or kind == "nan-mismatch" and any(
             detail.endswith(e) for e in ("got nan, want inf", "got nan, want -inf",
-                                         "got inf, want nan", "got -inf, want nan")):
+                                         "got inf, want nan", "got -inf, want nan"))):
         return "overflow"
     return None
 
@@ -385,7 +395,9 @@ class FunctionCheck:
                  for w in wants for x in (w.value, *w.grads)]
         floor = sum(self.floors) + FLOOR * len(wants) * max(terms, default=0)
         bad = compare(r, want, floor, self.fn.params)
-        why = excused(bad, Result(None, near_tie=any(w.near_tie for w in wants))) \
+        why = excused(bad, Result(None, near_tie=any(w.near_tie for w in wants),
+                                  ill_conditioned=any(w.ill_conditioned for w in wants),
+                                  overflowed=any(w.overflowed for w in wants))) \
             if bad and bad[0] != "exception" else None
         if why:
             self.tally.add("excused:" + why)

@@ -364,3 +364,36 @@ def test_a_sum_of_constants_folds_in_float64_from_left_to_right() -> None:
     import chaincc
     fn = chaincc.compile("f(h) = sum([1e16, 1, -1e16])*h + dot([0.1, 0.2], [0.3, 0.7])")
     assert fn.value_and_grad(h=-1.5) == (0.1 * 0.3 + 0.2 * 0.7, (0.0,))
+
+
+@needs_reference
+@pytest.mark.parametrize("src, at", [
+    # logsumexp of +inf elements is inf, of -inf ones -inf (the shift was inf - inf)
+    ("f(y) = -logsumexp([exp(1000y), exp(1000y), y])", {"y": 1.0}),
+    ("f(y) = logsumexp([-exp(1000y), -exp(1000y)])", {"y": 1.0}),
+    # a nan constant in the branch where did not pick: not a bounded factor
+    ("s = atanh(3)\nf(y, x) = where(asinh(y) >= 0, x, s*s + s*y)", {"y": 0.7, "x": 0.5}),
+    # atan2(m, m) through a mean: its partials cancel to 0, and 0·nan is nan in explain too
+    ("h(w[3], e) = (atan2(mean(w), mean([e, w[1], e])))^0.5\n"
+     "f(s) = log10(abs(h([s, s, s], s)) + 0.25)", {"s": -1.3166019529078512}),
+])
+def test_findings_of_the_differential_run(src, at) -> None:
+    import chaincc
+    want, got = _both_ways(src, at)
+    assert np.array_equal(np.array(got[0]), np.array(want[0]), equal_nan=True), (got, want)
+    assert np.array_equal(np.array(got[1]), np.array(want[1]), equal_nan=True), (got, want)
+    derived = diffcheck.run_derive(chaincc.compile(src), at)
+    assert np.array_equal(np.array([float(g) for g in derived.grads]), np.array(got[1]),
+                          equal_nan=True)
+
+
+def test_the_reference_flags_ill_conditioned_and_overflowing_points() -> None:
+    big = diffcheck.reference("f(x) = cos(exp(1000*x))", "f", {"x": 0.02}, (), ((),))
+    assert big.ill_conditioned and not big.overflowed
+    over = diffcheck.reference("f(x) = log(1 + exp(1000*x)^2)", "f", {"x": 0.4}, (), ((),))
+    assert over.overflowed and not over.ill_conditioned
+    calm = diffcheck.reference("f(x) = cos(x)", "f", {"x": 0.4}, (), ((),))
+    assert not (calm.ill_conditioned or calm.overflowed or calm.near_tie)
+    assert diffcheck.excused(("gradient", "d/dx got 0, want 868"), over) == "overflow"
+    assert diffcheck.excused(("value", "value got 0, want 1"), over) is None
+    assert diffcheck.excused(("value", "value got 0, want 1"), big) == "ill-conditioned"
