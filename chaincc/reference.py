@@ -670,6 +670,7 @@ def _run_entry(source: str | Source, args, entry: str | None, directions):
     src = _source(source)
     module = _module(src)
     _check_all(src)
+    R.reset_counts()            # what the entry's evaluation meets, not the check's
     index, fdef = _find(module, src, entry)
     raw = _bind(fdef, args)
     dirs = None if directions is None else _bind(fdef, directions)

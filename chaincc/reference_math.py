@@ -61,6 +61,12 @@ _PERIODIC = frozenset({"sin", "cos", "tan"})
 _LARGE = mpmath.mpf(2) ** 24
 
 
+def reset_counts() -> None:
+    """Zero NEAR_TIES, OVERFLOWS and ILL_CONDITIONED (read after an evaluation)."""
+    global NEAR_TIES, OVERFLOWS, ILL_CONDITIONED
+    NEAR_TIES = OVERFLOWS = ILL_CONDITIONED = 0
+
+
 def note_decision(a: mpmath.mpf, b: mpmath.mpf) -> None:
     """Count a comparison of ``a`` with ``b`` that falls within TIE_REL of a tie."""
     global NEAR_TIES

@@ -83,9 +83,7 @@ def reference(source: str, name: str, point: dict, out_shape: tuple,
     """The reference interpreter's value and derivatives at ``point``."""
     from chaincc import reference as ref
     from chaincc import reference_math
-    reference_math.NEAR_TIES = 0
-    reference_math.ILL_CONDITIONED = 0
-    reference_math.OVERFLOWS = 0
+    reference_math.reset_counts()
     try:
         value, grads = ref.evaluate(source, dict(point), entry=name)
     except Exception as ex:  # noqa: BLE001 - reported as a disagreement of the reference
