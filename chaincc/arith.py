@@ -77,7 +77,8 @@ def total(terms: list[sp.Expr]) -> sp.Expr:
     as written where SymPy would rewrite it at a special point (a zero, inf or nan term,
     or terms that cancel), so ``sum([nan, 3h])`` still has the derivative 3 and
     ``[0, 1] @ [h, 1]`` is nan at h = inf."""
-    assert terms, "an empty sum"
+    if not terms:                         # no contribution (all masked as never taken)
+        return sp.Integer(0)
     if len(terms) == 1:
         return terms[0]
     symbolic: list[sp.Expr] = []

@@ -207,3 +207,12 @@ def test_cuda_simulator_selects():
         v, g = r
         want_v, want_g = _expected(at, branch)
         assert _close(v, want_v) and _close(g, want_g), (src, at, v, g)
+
+
+def test_a_branch_that_can_never_be_taken_gets_nothing() -> None:
+    """Its mask is false, so its value has no contribution at all (this once failed to
+    compile: an empty sum of contributions)."""
+    import chaincc
+    fn = chaincc.compile("f(x, y) = where(x > 0, where(x <= 0, y*y, 1), 2) + y")
+    assert fn.value_and_grad(1.0, 2.0) == (3.0, (0.0, 1.0))
+    assert fn.value_and_grad(-1.0, 2.0) == (4.0, (0.0, 1.0))
