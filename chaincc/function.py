@@ -112,15 +112,12 @@ class Function(Frontend):
 
     # -- the chain rule shown (chaincc/explain.py, chaincc/graph.py) ---------------------
     def explain(self, at: dict | None = None, format: str = "unicode",
-                full: bool = False, output: int | tuple[int, ...] | None = None) -> str:
+                full: bool = False) -> str:
         """The chain rule worked out: intermediates, local partials, adjoints; with
         ``at={"x": 1, "y": 2}`` every line's value there, ending with the gradient.
-        ``format`` is ``unicode``, ``ascii``, ``latex`` or ``markdown``. A vector-valued
-        function is explained output by output (the first few, every one with ``full``,
-        or only ``output``: a flat index or one index per axis)."""
+        ``format`` is ``unicode``, ``ascii``, ``latex`` or ``markdown``."""
         from .explain import explain
-        return explain(self.forward_program, at, format, full, self._source_names(),
-                       output)
+        return explain(self.forward_program, at, format, full, self._source_names())
 
     def graph(self, at: dict | None = None) -> str:
         """The computational graph as Graphviz DOT text (forward and adjoint edges)."""
