@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import adjoint, cache
+from . import adjoint, cache, forward
 from .calling import Call, parallel_kernels_safe, run_chunks
 from .executor import split_kind, with_wrt
 from .ir import Program
@@ -34,7 +34,7 @@ class CpuExecutor:
 
     target = "cpu"
     dtype = np.dtype(np.float64)
-    kinds = frozenset({"value", "vg", "vjp", "hessian", "hvp"})
+    kinds = frozenset({"value", "vg", "vjp", "hessian", "hvp", "jvp", "jacfwd"})
     specialises = True          # runs kinds with ``@``: derivatives over some parameters
 
     def __init__(self, unit: Unit, index: int, kernel: str,
@@ -91,6 +91,8 @@ class CpuExecutor:
                                    if c.forward.output("value").shape
                                    else adjoint.value_and_grad(c.forward, wrt=names)),
                     "vjp": lambda: adjoint.vjp(c.forward, names),
+                    "jvp": lambda: forward.jvp(c.forward, names),
+                    "jacfwd": lambda: forward.jacobian(c.forward, names),
                     "hessian": lambda: adjoint.hessian(fused(), names),
                     "hvp": lambda: adjoint.hvp(fused(), names)}[base]()
             text = scalar_module_source(__version__, self.unit.source.name,

@@ -13,7 +13,8 @@ a prepared :class:`~chaincc.calling.Call`, and the executor runs the kernel:
 - ``sum(kind, call)``: every output summed over the points, as one float64 array.
 
 The program kinds are ``value`` (the forward program), ``vg`` (the fused value and
-gradient, or value and Jacobian for an array value), ``vjp``, ``hessian`` and ``hvp``;
+gradient, or value and Jacobian for an array value), ``vjp``, ``hessian``, ``hvp``,
+``jvp`` (forward mode along a direction) and ``jacfwd`` (the Jacobian by forward mode);
 ``vg@0,2`` (``with_wrt``) differentiates with respect to parameters 0 and 2 only, on a
 target that ``specialises``.
 ``kinds`` is the set a target runs; asking a function for anything else raises
@@ -30,11 +31,12 @@ import numpy as np
 from .calling import Call
 from .diagnostics import ChainccError
 
-KINDS = ("value", "vg", "vjp", "hessian", "hvp")
+KINDS = ("value", "vg", "vjp", "hessian", "hvp", "jvp", "jacfwd")
 
 # the methods of a compiled function that need each program kind
 _METHODS = {"value": "the value", "vg": "value_and_grad, grad and jacobian",
-            "vjp": "vjp", "hessian": "hessian", "hvp": "hvp"}
+            "vjp": "vjp", "hessian": "hessian", "hvp": "hvp", "jvp": "jvp",
+            "jacfwd": "jacobian(mode='forward')"}
 
 
 class UnsupportedOperation(ChainccError, NotImplementedError):

@@ -57,8 +57,10 @@ class Frontend:
         total = sum(math.prod(s) for s in dshapes)
         if base == "value":
             return params, shapes, [out]
-        if base == "vg":
+        if base in ("vg", "jacfwd"):
             return params, shapes, [out] + [out + s for s in dshapes]
+        if base == "jvp":
+            return params + ("tangents",), shapes + ((total,),), [out, out]
         if base == "vjp":
             return params + ("cotangent",), shapes + (out,), [out, *dshapes]
         if base == "hessian":
@@ -151,12 +153,39 @@ class Frontend:
         """One gradient entry per parameter (of ``wrt``), in that parameter's shape."""
         return self.value_and_grad(*args, reduce=reduce, wrt=wrt, **kwargs)[1]
 
-    def jacobian(self, *args, wrt=None, **kwargs) -> tuple:
+    def jacobian(self, *args, wrt=None, mode: str = "reverse", **kwargs) -> tuple:
         """One array per parameter (of ``wrt``), shaped (output shape + parameter
-        shape)."""
+        shape). ``mode``: ``"reverse"`` (one reverse sweep per output element),
+        ``"forward"`` (one tangent sweep per input element) or ``"auto"`` (forward where
+        the outputs outnumber the inputs)."""
+        if mode not in ("reverse", "forward", "auto"):
+            raise ArgumentError(f"mode must be 'reverse', 'forward' or 'auto', got "
+                                f"{mode!r}")
         kind = self._wrt_kind("vg", wrt)
+        if mode != "reverse":
+            _, idx = split_kind(kind)
+            inputs = sum(math.prod(self.shapes[i])
+                         for i in (idx if idx is not None else range(len(self.params))))
+            if mode == "forward" or math.prod(self.out_shape) > inputs:
+                kind = self._wrt_kind("jacfwd", wrt)
+        require(self._executor, kind, "jacobian", self.name)
         values = bind(self.params, self.name, args, kwargs)
         return tuple(self._run("jacobian", kind, values)[1:])
+
+    def jvp(self, *args, tangents=None, wrt=None, **kwargs) -> tuple:
+        """``(value, J · tangents)``, as JAX's ``jvp``: the derivative along a direction,
+        one forward-mode sweep. ``tangents`` has one entry per parameter (of ``wrt``; each
+        in that parameter's shape) or is one flat vector over them."""
+        kind = self._wrt_kind("jvp", wrt)
+        require(self._executor, kind, "jvp", self.name)
+        if tangents is None:
+            if not args:
+                raise ArgumentTypeError("jvp needs the tangents: fn.jvp(*args, tangents)")
+            *args, tangents = args
+        values = bind(self.params, self.name, tuple(args), kwargs)
+        flat = self._flat_direction(tangents, kind, "tangents")
+        value, tangent = self._run("jvp", kind, values + [flat])
+        return value, tangent
 
     def vjp(self, *args, cotangent=None, wrt=None, **kwargs) -> tuple:
         """``cotangent · J`` per parameter (the cotangent has the value's shape): the
@@ -197,17 +226,19 @@ class Frontend:
         return tuple(self._run("hvp", kind, values + [self._flat_direction(direction, kind)],
                                reduce))
 
-    def _flat_direction(self, direction, kind: str) -> np.ndarray:
+    def _flat_direction(self, direction, kind: str, what: str = "direction") -> np.ndarray:
         _, wrt = split_kind(kind)
         shapes = self.shapes if wrt is None else [self.shapes[i] for i in wrt]
         total = sum(math.prod(s) for s in shapes)
         dtype = self._executor.dtype
         if isinstance(direction, (tuple, list)) and len(direction) == len(shapes) \
                 and len(shapes) != total:
-            parts = [real_array(d, "direction", dtype).reshape(-1) for d in direction]
+            parts = [real_array(d, what, dtype).reshape(-1) for d in direction]
             direction = np.concatenate(parts) if parts else np.zeros(0, dtype)
-        d = real_array(direction, "direction", dtype)
+        d = real_array(direction, what, dtype)
+        if d.ndim == 0 and total == 1:          # one scalar parameter: a scalar
+            d = d.reshape(1)
         if d.shape[-1:] != (total,):
-            raise ArgumentError(f"direction must have one entry per parameter or {total} "
+            raise ArgumentError(f"{what} must have one entry per parameter or {total} "
                                 f"values in all, got shape {d.shape}")
         return d
