@@ -5,8 +5,9 @@ interpreter (tests/progs.py generates, tests/diffcheck.py compares).
 
 Program ``i`` is ``progs.generate(seed0 + i)``: several main functions with helpers and
 bindings, each checked at a few points. Every program goes through the cheap paths (the
-float64 evaluator, the structured derivation, the LLVM backend); one program in
-``--numba-every`` (default every one) also through the Numba scalar kernel, whose
+float64 evaluator, the structured derivation); one program in ``--llvm-every`` (default
+every one) also through the LLVM backend, one in
+``--numba-every`` (default every one) through the Numba scalar kernel, whose
 compilation is most of the time; one in ``--slow-every`` through the Numba batch and
 reduce kernels, C and the ``explain`` text; ``--cuda N`` checks N programs on the CUDA
 simulator in a child process at the end. Results go to ``OUT/results.jsonl`` one line per
@@ -36,15 +37,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 import diffcheck  # noqa: E402
 import progs  # noqa: E402
 
-CHEAP = ("eval", "derive", "llvm")
+CHEAP = ("eval", "derive")
 SLOW = ("batch", "sum", "c", "explain")
 
 
-def paths_for(seed: int, numba_every: int, slow_every: int) -> tuple[str, ...]:
-    """The paths program ``seed`` goes through: the cheap ones always, the Numba scalar
-    kernel (its compilation is most of a program's time) one in ``numba_every``, the
-    slow ones one in ``slow_every``."""
+def paths_for(seed: int, numba_every: int, slow_every: int,
+              llvm_every: int = 1) -> tuple[str, ...]:
+    """The paths program ``seed`` goes through: the cheap ones always, the LLVM backend
+    one in ``llvm_every``, the Numba scalar kernel (its compilation is most of a
+    program's time) one in ``numba_every``, the slow ones one in ``slow_every``."""
     return (("numba",) if seed % numba_every == 0 else ()) + CHEAP + \
+        (("llvm",) if seed % llvm_every == 0 else ()) + \
         (SLOW if seed % slow_every == 0 else ())
 
 
@@ -192,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", type=int, default=3, help="points per function")
     ap.add_argument("--slow-every", type=int, default=10,
                     help="one program in this many also runs batch, sum, C and explain")
+    ap.add_argument("--llvm-every", type=int, default=1,
+                    help="one program in this many also runs the LLVM backend")
     ap.add_argument("--numba-every", type=int, default=1,
                     help="one program in this many also runs the Numba scalar kernel")
     ap.add_argument("--cuda", type=int, default=0, help="programs to check on the CUDA "
@@ -213,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not args.report:
         seeds = [s for s in range(args.seed, args.seed + args.n) if s not in done]
-        jobs = [(s, paths_for(s, args.numba_every, args.slow_every), args.functions,
-                 args.points, args.oracle) for s in seeds]
+        jobs = [(s, paths_for(s, args.numba_every, args.slow_every, args.llvm_every),
+                 args.functions, args.points, args.oracle) for s in seeds]
         start = time.perf_counter()
         with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=50) as pool, \
                 results.open("a") as fh:
