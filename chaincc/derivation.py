@@ -39,6 +39,7 @@ from .evaluate import evaluate
 from .functions import Where
 from .ir import Param, Program, expr_text
 from .mathprint import tidy
+from .optimize import Builder
 
 MERGE_OPS = 8          # longest merged line (SymPy count_ops)
 FORM_OPS = 40          # longest formula written out in the inputs (before tidying)
@@ -59,6 +60,9 @@ class Node:
     partials: dict[sp.Symbol, sp.Expr] = field(default_factory=dict)      # display form
     partial_values: dict[sp.Symbol, float] = field(default_factory=dict)
     unpicked: set[sp.Symbol] = field(default_factory=set)
+    # the partials as the kernels compute them: over the statements in ``work``
+    numeric: dict[sp.Symbol, sp.Expr] = field(default_factory=dict)
+    work: tuple = ()
     raw: dict[sp.Symbol, sp.Expr] = field(default_factory=dict)   # in program symbols
     consumers: list[sp.Symbol] = field(default_factory=list)
     value: float | None = None
@@ -320,12 +324,14 @@ def derive(prog: Program, at: dict | None = None,
             # rules use the statement's own result (√g' = 1/(2√g)); write it out if short
             to_display[t] = node.expr
         raw = _local_partials(stmts, inner)
+        numeric, node.work = _kernel_partials(stmts, inner, f"_p{len(nodes)}_")
         rank = {s: i for i, s in enumerate(params)}
         for arg in sorted(raw, key=lambda s: rank[s] if s in rank else len(rank) + order[s]):
             sym = display.get(arg, arg)
             node.inputs.append(sym)
             node.partials[sym] = _swap(raw[arg], to_display) or raw[arg].xreplace(display)
             node.raw[sym] = raw[arg]
+            node.numeric[sym] = numeric.get(arg, sp.Integer(0))
             nodes[sym].consumers.append(node.sym)
         nodes[node.sym] = node
     if not isinstance(out, sp.Symbol) or out in pset:
@@ -376,17 +382,31 @@ class _Formulas:
         return e
 
 
-def _local_partials(stmts: list, inner: set) -> dict[sp.Symbol, sp.Expr]:
-    """∂(last statement)/∂(each outside argument), by the compiler's reverse sweep over
-    the group: ``where``, ``max`` and ``min`` select here as they do in the kernels."""
+def _kernel_partials(stmts: list, inner: set, prefix: str
+                     ) -> tuple[dict[sp.Symbol, sp.Expr], tuple]:
+    """The same partials as the kernels compute them: the sweep's statements named one by
+    one (SymPy may simplify a formula written whole, n·h/n to h, where the kernel computes
+    0·(0/0) = nan), and the partials over them."""
+    group = _group(stmts, inner)
+    builder = Builder(prefix=prefix)
+    adj = sweep(group, builder, [(stmts[-1].target, sp.Integer(1))])
+    return dict(adj), tuple(builder.body)
+
+
+def _group(stmts: list, inner: set) -> Program:
     outside: list[sp.Symbol] = []
     for st in stmts:
         for s in sorted(st.expr.free_symbols, key=sp.default_sort_key):
             if s not in inner and s not in outside:
                 outside.append(s)
-    group = Program("group", tuple(Param(s.name, (), (s,)) for s in outside), tuple(stmts),
-                    ())
-    adj = sweep(group, _Formulas(), [(stmts[-1].target, sp.Integer(1))])
+    return Program("group", tuple(Param(s.name, (), (s,)) for s in outside), tuple(stmts),
+                   ())
+
+
+def _local_partials(stmts: list, inner: set) -> dict[sp.Symbol, sp.Expr]:
+    """∂(last statement)/∂(each outside argument), by the compiler's reverse sweep over
+    the group: ``where``, ``max`` and ``min`` select here as they do in the kernels."""
+    adj = sweep(_group(stmts, inner), _Formulas(), [(stmts[-1].target, sp.Integer(1))])
     # an entry is 0 only where contributions cancelled (t - t): kept, since at a nan
     # adjoint the kernels compute nan - nan there, not nothing
     return dict(adj)
@@ -404,8 +424,10 @@ def _evaluate(d: Derivation, prog: Program, at: dict[str, Point],
     for n in d.nodes.values():
         key = back.get(n.sym, n.sym)
         n.value = values[key] if key in values else evaluate(n.expr, values)
+        for a in n.work:                  # the partials' own statements, as compiled
+            values[a.target] = evaluate(a.expr, values)
         for sym, c in n.raw.items():
-            n.partial_values[sym] = evaluate(c, values)
+            n.partial_values[sym] = evaluate(n.numeric.get(sym, c), values)
             if _selects_nothing(c, values):
                 n.unpicked.add(sym)
     # As in the kernels: an input that a where, max, min or relu did not pick gets

@@ -397,3 +397,8 @@ def test_the_reference_flags_ill_conditioned_and_overflowing_points() -> None:
     assert diffcheck.excused(("gradient", "d/dx got 0, want 868"), over) == "overflow"
     assert diffcheck.excused(("value", "value got 0, want 1"), over) is None
     assert diffcheck.excused(("value", "value got 0, want 1"), big) == "ill-conditioned"
+    # a derivative's product overflowing among values beyond 1e154 (seed 3994: a·y/r
+    # with a = 1e257, where the exact derivative is -6.5e128)
+    got_inf = ("inf-mismatch", "d/dv[0] got -inf, want -6.527530782263785e+128")
+    assert diffcheck.excused(got_inf, calm, huge=True) == "overflow"
+    assert diffcheck.excused(got_inf, calm) is None
