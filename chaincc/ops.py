@@ -201,7 +201,8 @@ def _logsumexp_rule(args: tuple, t: sp.Expr, a: sp.Expr) -> tuple:
     # the x are (exp(x - t) would round t's own log Σ away: weights 1, 1 for [1e17, 1e17]);
     # nothing goes to the shift m, which only keeps exp from overflowing
     top, xs = args[0], args[1:]
-    es = [sp.exp(x - top) for x in xs]
+    # unevaluated: SymPy would split exp(844464.6 - m) into 2e366746·exp(-m), inf·0
+    es = [sp.exp(x - top, evaluate=False) for x in xs]
     inv = 1 / sp.Add(*es)
     return (None, *(a * e * inv for e in es))
 

@@ -58,6 +58,9 @@ OVERFLOWS = 0
 # (its rounding error is beyond 2^-28 in absolute terms): counted, as near ties are.
 ILL_CONDITIONED = 0
 _PERIODIC = frozenset({"sin", "cos", "tan"})
+# where a function's domain ends (for |x|, but x itself for acosh and log1p): a value
+# rounded onto the edge or across it decides between a number, ±inf and nan
+_EDGE_OF_DOMAIN = {"asin": ONE, "acos": ONE, "atanh": ONE, "acosh": ONE, "log1p": -ONE}
 _LARGE = mpmath.mpf(2) ** 24
 
 
@@ -497,6 +500,8 @@ def unary(name: str, a: Dual) -> Dual:
                       or (name == "ceil" and negative(a)))
     if name in ("floor", "ceil") and finite(x):
         note_decision(x, M.nint(x))
+    if name in _EDGE_OF_DOMAIN and finite(x):    # atanh(1) is inf, atanh(1 + 1e-32) nan
+        note_decision(x if name in ("acosh", "log1p") else abs(x), _EDGE_OF_DOMAIN[name])
     if name in _PERIODIC and finite(x) and abs(x) > _LARGE:
         global ILL_CONDITIONED
         ILL_CONDITIONED += 1

@@ -12,7 +12,7 @@ extern "C" {
  * loss(X[4,2], Ws[2,2], Wn[2,2], r[2], y), line 25 of samples/gnn.txt
  * parameters: X (8 values, row-major), Ws (4 values, row-major), Wn (4 values, row-major), r (2
  *     values, row-major), y
- * operations: forward 90, value and gradient 251 (209 temporaries)
+ * operations: forward 114, value and gradient 275 (221 temporaries)
  * loss_value_and_grad: the gradient in grad[0..7], [8..11], [12..15], [16..17], [18], in
  *     parameter order
  * batch: n points, each point's values contiguous; no output may overlap another or an input

@@ -12,7 +12,7 @@ extern "C" {
  * loss(W1[5,10], b1[5], W2[2,5], b2[2], x[10], y[2]), line 19 of samples/mlp.txt
  * parameters: W1 (50 values, row-major), b1 (5 values, row-major), W2 (10 values, row-major), b2
  *     (2 values, row-major), x (10 values, row-major), y (2 values, row-major)
- * operations: forward 131, value and gradient 308 (227 temporaries)
+ * operations: forward 131, value and gradient 308 (232 temporaries)
  * loss_value_and_grad: the gradient in grad[0..49], [50..54], [55..64], [65..66], [67..76],
  *     [77..78], in parameter order
  * batch: n points, each point's values contiguous; no output may overlap another or an input
