@@ -8,6 +8,8 @@ pipeline.py; the cache-backed kernels of a source in unit.py."""
 from __future__ import annotations
 
 import os
+import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import sympy as sp
@@ -15,24 +17,29 @@ import sympy as sp
 from .calling import ArgumentTypeError
 from .function import Function
 from .pipeline import Compiled, differentiate, pipeline
-from .source import Source
+from .source import SYNTAXES, Source
 from .unit import Unit
 
 __all__ = ["Compiled", "Function", "Unit", "compile", "compile_unit", "differentiate",
            "pipeline"]
 
 
-def _as_source(source: object, name: object) -> Source:
-    """A source from what the user passed: text, a path, or a Source."""
+def _as_source(source: object, name: object, syntax: object = None) -> Source:
+    """A source from what the user passed: text, a path, or a Source; ``syntax`` is
+    "text" or "latex" (default: a Source's own, "latex" for a ``.tex`` path, else
+    "text")."""
     if name is not None and not isinstance(name, str):
         raise ArgumentTypeError(f"name must be a str, got {type(name).__name__}")
+    if syntax is not None and syntax not in SYNTAXES:
+        raise ArgumentTypeError(f"syntax must be one of {', '.join(map(repr, SYNTAXES))}, "
+                                f"not {syntax!r}")
     if isinstance(source, Source):
-        return source
+        return source if syntax is None else replace(source, syntax=syntax)
     if isinstance(source, os.PathLike):
         from .source import read_source
-        return read_source(Path(source), name)
+        return read_source(Path(source), name, syntax)
     if isinstance(source, str):
-        return Source(name or "<string>", source)
+        return Source(name or "<string>", source, syntax or "text")
     hint = "; decode it first (data.decode('utf-8'))" \
         if isinstance(source, (bytes, bytearray)) else ""
     raise ArgumentTypeError(f"chaincc needs source text (a str), a pathlib.Path or a SymPy "
@@ -43,21 +50,24 @@ def _as_source(source: object, name: object) -> Source:
 def compile(source: str | Path | Source | sp.Expr, *, entry: str | None = None,
             params: list | tuple | None = None, name: str | None = None,
             target: str = "cpu", dtype: object = None,
-            wrt: str | list | tuple | None = None) -> Function:
+            wrt: str | list | tuple | None = None, syntax: str | None = None) -> Function:
     """Compile a source text, a file (``pathlib.Path``), or a SymPy expression with
     ``params=[...]`` into a :class:`Function` with its exact gradient.
 
     ``target="cuda"`` evaluates on an NVIDIA GPU (see ``chaincc/cuda.py``), in float64 or
     with ``dtype=numpy.float32`` in single precision. ``wrt=["W", "b"]``: gradients,
     Jacobians, Hessians and HVPs over those parameters only (in that order), with kernels
-    specialised for them; the other parameters are data (CPU target)."""
+    specialised for them; the other parameters are data (CPU target).
+    ``syntax="latex"`` reads the source as LaTeX math (docs/language.md, "LaTeX"); a
+    ``.tex`` path is LaTeX unless ``syntax="text"`` says otherwise."""
     if wrt is not None:
         whole = compile(source, entry=entry, params=params, name=name, target=target,
-                        dtype=dtype)
+                        dtype=dtype, syntax=syntax)
         return whole.with_wrt(wrt)
     if target != "cpu" or dtype is not None:
         from .cuda import retarget
-        return retarget(compile(source, entry=entry, params=params, name=name), target, dtype)
+        return retarget(compile(source, entry=entry, params=params, name=name,
+                                syntax=syntax), target, dtype)
     if isinstance(source, sp.Basic):
         from .sympy_input import lower_sympy
         if params is None:
@@ -72,9 +82,22 @@ def compile(source: str | Path | Source | sp.Expr, *, entry: str | None = None,
     if params is not None:
         raise ArgumentTypeError("params=... is only for SymPy expressions; a source text "
                                 "names its parameters itself")
-    return Unit.build(_as_source(source, name)).function(entry)
+    unit = Unit.build(_as_source(source, name, syntax))
+    _warn(unit)
+    return unit.function(entry)
 
 
-def compile_unit(source: str | Path | Source, name: str | None = None) -> Unit:
-    """Every function of a source (the CLI's view of a file)."""
-    return Unit.build(_as_source(source, name))
+def compile_unit(source: str | Path | Source, name: str | None = None,
+                 syntax: str | None = None) -> Unit:
+    """Every function of a source (the CLI's view of a file); ``syntax`` as for
+    :func:`compile`."""
+    unit = Unit.build(_as_source(source, name, syntax))
+    _warn(unit)
+    return unit
+
+
+def _warn(unit: Unit) -> None:
+    """Emit each of the source's warnings (a ``SourceWarning``: located, with a caret),
+    pointing at the caller of ``compile``."""
+    for w in unit.warnings:
+        warnings.warn(w, stacklevel=3)

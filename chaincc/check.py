@@ -225,9 +225,14 @@ def render(fn, report: CheckReport, tol: float) -> tuple[str, bool]:
     the value's worst error against the reference), one row per parameter (central
     differences, then the reference), the disagreements above ``tol``, and ``ok`` or
     ``FAILED: ...`` on the last line."""
-    lines = [f"{fn.name}({', '.join(fn.params)}): {report.points} points, central "
-             f"differences and the reference interpreter (value: worst relative error "
-             f"{report.value:.3e})"]
+    what = f"{report.points} points, central differences"
+    if fn.out_shape:       # the rows are over every entry of the Jacobian
+        n = math.prod(fn.out_shape)
+        shape = ", " + "×".join(map(str, fn.out_shape)) if len(fn.out_shape) > 1 else ""
+        what = (f"vector-valued ({n} outputs{shape}): {report.points} points, its "
+                f"Jacobian against central differences")
+    lines = [f"{fn.name}({', '.join(fn.params)}): {what} and the reference interpreter "
+             f"(value: worst relative error {report.value:.3e})"]
     width = max([len(p) for p in fn.params] + [9])
     lines.append(f"  {'parameter':<{width}}  {'differences':<11}  reference")
     refs = report.reference or (0.0,) * len(fn.params)

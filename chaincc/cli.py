@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .diagnostics import ChainccError
+from .diagnostics import ChainccError, SourceWarning, WarningsAsErrors
 
 Configure = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
@@ -99,7 +100,25 @@ def parse_assignments(items: Sequence[str], allowed: Sequence[str]) -> dict:
 def load(args: argparse.Namespace):
     from .api import compile_unit
     from .source import read_source
-    return compile_unit(read_source(args.file))
+    source = read_source(args.file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SourceWarning)     # printed by report_warnings
+        unit = compile_unit(source)
+    report_warnings(unit.warnings, args)
+    return unit
+
+
+def report_warnings(found: Sequence[SourceWarning], args: argparse.Namespace) -> None:
+    """Print the source's warnings to stderr; with ``--Werror`` they are errors."""
+    if found and getattr(args, "werror", False):
+        raise WarningsAsErrors(list(found))
+    for w in found:
+        print(str(w), file=sys.stderr)
+
+
+def _werror(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--Werror", dest="werror", action="store_true",
+                   help="treat warnings (forms a reader might take another way) as errors")
 
 
 def entry(args: argparse.Namespace):
@@ -111,29 +130,109 @@ def entry(args: argparse.Namespace):
 
 
 def _file_and_entry(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="source file")
+    p.add_argument("file", help="source file (a .tex file is read as LaTeX)")
     p.add_argument("--entry", help="function to use (default: the last one in the file)")
+    _werror(p)
 
 
 def _eval_args(p: argparse.ArgumentParser) -> None:
     _file_and_entry(p)
     p.add_argument("point", nargs="*", help="parameter values: x=1 y=2")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: the point, the value and the gradient "
+                   "(the Jacobian of a vector-valued function)")
+    p.add_argument("--symbolic", action="store_true",
+                   help="print the value and gradient (Jacobian) as formulas, in SymPy's "
+                   "notation, instead of evaluating them at a point")
+    p.add_argument("--cse", action="store_true",
+                   help="with --symbolic: print the fused program as assignments, each "
+                   "shared subexpression once, and the formulas in terms of them")
 
 
-@command("eval", "evaluate the value and gradient at a point", _eval_args)
+@command("eval", "evaluate the value and gradient (the Jacobian of a vector-valued "
+         "function) at a point", _eval_args)
 def run_eval(args: argparse.Namespace) -> int:
+    if getattr(args, "cse", False) and not getattr(args, "symbolic", False):
+        print("chaincc eval: error: --cse goes with --symbolic", file=sys.stderr)
+        return 2
     fn = entry(args)
+    if getattr(args, "symbolic", False):
+        return _run_symbolic(fn, args)
     point = parse_assignments(args.point, fn.params)
     missing = [p for p in fn.params if p not in point]
     if missing:
         raise ChainccError(f"no value given for {', '.join(missing)} "
                            f"(write {' '.join(p + '=...' for p in missing)})")
-    value, grad = fn.value_and_grad(**point)
+    if fn.out_shape:
+        value, derivs = np.asarray(fn(**point), dtype=float), fn.jacobian(**point)
+    else:
+        value, derivs = fn.value_and_grad(**point)
+    if getattr(args, "json", False):
+        print(eval_json(fn, point, value, derivs))
+        return 0
     at = ", ".join(f"{p}={fmt(point[p])}" for p in fn.params)
     print(f"{fn.name}({at}) = {fmt(value)}")
-    for p, g in zip(fn.params, grad):
-        print(f"∂{fn.name}/∂{p} = {fmt(g)}")
+    if not fn.out_shape:
+        for p, g in zip(fn.params, derivs):
+            print(f"∂{fn.name}/∂{p} = {fmt(g)}")
+        return 0
+    # one line per output element and parameter: line ∂g[i]/∂p is row i of the Jacobian
+    ij = ",".join("ijklmn"[k] if k < 6 else f"i{k + 1}" for k in range(len(fn.out_shape)))
+    print(f"Jacobian, row by row: ∂{fn.name}[{ij}]/∂p for each output {fn.name}[{ij}] "
+          f"({_shape_text(fn.out_shape)}) and each parameter p")
+    for idx in np.ndindex(*fn.out_shape):
+        out = f"{fn.name}[{','.join(map(str, idx))}]"
+        for p, g in zip(fn.params, derivs):
+            print(f"∂{out}/∂{p} = {fmt(np.asarray(g)[idx])}")
     return 0
+
+
+def _run_symbolic(fn, args: argparse.Namespace) -> int:
+    """``eval --symbolic [--cse]``: the formulas (chaincc/sympy_output.py), no point."""
+    from .sympy_output import formulas_text
+    if args.point:
+        raise ChainccError(f"--symbolic prints formulas and takes no point (got "
+                           f"{' '.join(args.point)})")
+    if getattr(args, "json", False):
+        raise ChainccError("--symbolic prints formulas as text; it does not go with --json")
+    print(formulas_text(fn, cse=args.cse), end="")
+    return 0
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    """``2 outputs`` for a vector, ``2×3`` for a matrix."""
+    if len(shape) == 1:
+        return f"{shape[0]} output{'s' if shape[0] != 1 else ''}"
+    return "×".join(map(str, shape))
+
+
+def _json_number(v: float) -> float | str:
+    """A float for JSON, which has no NaN or infinities: those as "nan", "inf", "-inf"."""
+    v = float(v)
+    return v if np.isfinite(v) else fmt(v)
+
+
+def _json_value(v) -> object:
+    a = np.asarray(v, dtype=float)
+    if a.ndim == 0:
+        return _json_number(a)
+    return [_json_value(x) for x in a]
+
+
+def eval_json(fn, point: dict, value, derivs: Sequence) -> str:
+    """``chaincc eval --json``: the function, its parameters, the point, the value (and
+    its shape), and the gradient, or for a vector-valued function the Jacobian: one
+    array per parameter shaped (value shape + parameter shape)."""
+    key = "jacobian" if fn.out_shape else "gradient"
+    doc = {
+        "function": fn.name,
+        "params": list(fn.params),
+        "point": {p: _json_value(point[p]) for p in fn.params},
+        "shape": list(fn.out_shape),
+        "value": _json_value(value),
+        key: {p: _json_value(g) for p, g in zip(fn.params, derivs)},
+    }
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False)
 
 
 def _count(text: str) -> int:
@@ -182,16 +281,31 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     _file_and_entry(p)
     p.add_argument("--at", metavar="x=1,y=2", help="show every value at this point")
     p.add_argument("--format", choices=FORMATS, default="unicode",
-                   help="unicode (default), ascii, latex (an align* block) or markdown")
+                   help="unicode (default), ascii, latex (align* blocks) or markdown")
     p.add_argument("--full", action="store_true",
-                   help="show every line of a large program instead of a summary")
+                   help="show every line of a large program instead of a summary (and "
+                   "every output of a vector-valued function)")
+    p.add_argument("--output", type=_output, metavar="I",
+                   help="for a vector-valued function, show output I only: a flat index "
+                   "(row-major) or one index per axis, as 1,2")
+
+
+def _output(text: str) -> int | tuple[int, ...]:
+    """``3`` or ``1,2`` (argparse type): an output's flat index or its index per axis."""
+    parts = [t.strip() for t in text.split(",")]
+    if not all(t.isdigit() and len(t) <= 9 for t in parts):
+        raise argparse.ArgumentTypeError(f"expected an output index such as 3 or 1,2, "
+                                         f"got '{text}'")
+    return int(parts[0]) if len(parts) == 1 else tuple(int(t) for t in parts)
 
 
 @command("explain", "show the chain rule at work: intermediates, local partial "
-         "derivatives, adjoints", _explain_args)
+         "derivatives, adjoints (for each output of a vector-valued function)",
+         _explain_args)
 def run_explain(args: argparse.Namespace) -> int:
     fn = entry(args)
-    print(fn.explain(at=_at(args, fn), format=args.format, full=args.full), end="")
+    print(fn.explain(at=_at(args, fn), format=args.format, full=args.full,
+                     output=args.output), end="")
     return 0
 
 
@@ -224,13 +338,14 @@ def _emit_kinds(text: str) -> tuple[str, ...]:
 
 
 def _compile_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="source file")
+    p.add_argument("file", help="source file (a .tex file is read as LaTeX)")
     p.add_argument("-o", "--output-dir", default=".", metavar="DIR",
                    help="where to write (default: the current directory)")
     p.add_argument("--emit", type=_emit_kinds, default=("c",), metavar="KINDS",
                    help="comma-separated: c (NAME.h, NAME.c), numba (NAME.py), ir (NAME.ir), "
                    "cuda (NAME.cu); default c")
     p.add_argument("--prefix", metavar="NAME", help="file names (default: the file's stem)")
+    _werror(p)
 
 
 @command("compile", "write standalone C (and a Numba module, the IR) for every function "
@@ -239,7 +354,9 @@ def run_compile(args: argparse.Namespace) -> int:
     from .emit import generate, read_source, table, write_all
     source = read_source(args.file)
     prefix = args.prefix if args.prefix is not None else Path(args.file).stem
-    files, rows = generate(source, prefix, args.emit)
+    found: list[SourceWarning] = []
+    files, rows = generate(source, prefix, args.emit, found)
+    report_warnings(found, args)
     written = write_all(Path(args.output_dir), files)
     print(table(rows, list(files)))
     print(f"wrote {', '.join(str(p) for p in written)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .api import Compiled, pipeline
-from .diagnostics import ChainccError
+from .diagnostics import ChainccError, SourceWarning
 from .escape import comment_text
 from .optimize import count_ops
 from .source import Source
@@ -49,14 +49,16 @@ def read_source(path: str) -> Source:
     return read(path)
 
 
-def generate(source: Source, prefix: str, emits: Sequence[str]
+def generate(source: Source, prefix: str, emits: Sequence[str],
+             warnings: list[SourceWarning] | None = None
              ) -> tuple[dict[str, str], list[Row]]:
-    """``({file name: text}, summary rows)`` for every function of ``source``."""
+    """``({file name: text}, summary rows)`` for every function of ``source``;
+    ``warnings``, when given, receives the source's warnings."""
     from .backends.c import c_sources, check_prefix
     why = check_prefix(prefix)
     if why:
         raise ChainccError(why)
-    compiled = pipeline(source)
+    compiled = pipeline(source, warnings)
     files: dict[str, str] = {}
     if "c" in emits:
         header, body = c_sources(__version__, source.name,

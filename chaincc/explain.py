@@ -17,6 +17,7 @@ import numpy as np
 import sympy as sp
 
 from .derivation import Derivation, Node, derive
+from .diagnostics import ChainccError
 from .ir import Program, expr_text
 from .mathprint import exact, latex_name, number, printer
 
@@ -57,13 +58,18 @@ class Section:
 class Notation:
     """How one format writes symbols, formulas, partial derivatives and numbers."""
 
-    def __init__(self, fmt: str, d: Derivation) -> None:
+    def __init__(self, fmt: str, d: Derivation,
+                 shapes: dict[str, tuple[int, ...]] | None = None) -> None:
         self.fmt = fmt
         self.tex = fmt in ("latex", "markdown")
         self.d = d
-        base = printer("latex" if self.tex else fmt)
+        self.shapes = shapes or {}
+        # every name in the formulas: LaTeX avoids e^{x} and \sigma(x) where a name e or σ
+        # would make them ambiguous to a reader (and to chaincc's LaTeX reader)
+        taken = frozenset(s.name.partition("[")[0] for s in d.nodes)
+        base = printer("latex" if self.tex else fmt, taken=taken)
         names = {ref: self.partial(d.out, node, printer_=base) for ref, node in d.refs.items()}
-        self.p = printer("latex" if self.tex else fmt, names)
+        self.p = printer("latex" if self.tex else fmt, names, taken)
         self.mul = {"unicode": "·", "ascii": "*"}.get(fmt, " \\cdot ")
         self.dots = {"unicode": "…", "ascii": "..."}.get(fmt, "\\dots")
 
@@ -82,6 +88,16 @@ class Notation:
 
     def num(self, v: float) -> str:
         return _TEX_NUMBERS.get(number(v), number(v)) if self.tex else number(v)
+
+    def param(self, name: str) -> str:
+        """A parameter in a function's head; in LaTeX with its shape, as the LaTeX reader
+        needs it: ``W \\in \\mathbb{R}^{2 \\times 3}``."""
+        text = self.expr(sp.Symbol(name))
+        shape = self.shapes.get(name)
+        if self.tex and shape:
+            dims = " \\times ".join(map(str, shape))
+            text += f" \\in \\mathbb{{R}}^{{{dims}}}"
+        return text
 
     def inline(self, s: str) -> str:
         """A formula inside prose."""
@@ -106,14 +122,27 @@ class Notation:
 
 
 def explain(prog: Program, at: dict | None = None, format: str = "unicode",
-            full: bool = False, reserved: frozenset[str] = frozenset()) -> str:
+            full: bool = False, reserved: frozenset[str] = frozenset(),
+            output: int | Sequence[int] | None = None) -> str:
     """The chain-rule derivation of a forward Program, in one of ``FORMATS``; the names
-    it makes up for intermediates avoid ``reserved``."""
+    it makes up for intermediates avoid ``reserved``.
+
+    A vector-valued function is explained one output at a time (see ``outputs.py``):
+    the first ``SHOWN_OUTPUTS`` of them, every one with ``full``, or only ``output`` (a
+    flat index into the value, or one index per axis).
+    """
     if format not in FORMATS:
         raise ValueError(f"unknown format '{format}'; choose one of {', '.join(FORMATS)}")
+    if prog.output("value").shape:
+        from .outputs import explain_outputs
+        return explain_outputs(prog, at, format, full, reserved, output, explain)
+    if output is not None:
+        raise ChainccError(f"{prog.name} is a scalar function: only a vector-valued "
+                           "function has outputs to pick from")
     d = derive(prog, at, reserved)
     d.adjoints()
-    return layout(build(d, Notation(format, d), full), format)
+    shapes = {p.name: p.shape for p in prog.params}
+    return layout(build(d, Notation(format, d, shapes), full), format)
 
 
 def _pick(items: list, summarise: bool) -> list:
@@ -157,7 +186,7 @@ def build(d: Derivation, nt: Notation, full: bool) -> tuple[Section, list[Sectio
     steps = d.steps
     summarise = not full and len(steps) > FULL_LIMIT
     head = nt.expr(d.out) + nt.paren(", ".join(
-        _elide([_name(n, nt) for n in d.signature], summarise, nt)))
+        _elide([nt.param(n) for n in d.signature], summarise, nt)))
     closed = d.input_forms.get(d.out)
     title = Row(head, [nt.expr(closed)] if closed is not None else [])
     out = nt.expr(d.out)
@@ -230,8 +259,20 @@ def _short(e: sp.Expr, limit: int = SHORT) -> bool:
     return len(expr_text(e)) <= limit
 
 
-def _gap(count: int, what: str, nt: Notation) -> str:
-    return f"{nt.dots} {count} more {what} {nt.dots}"
+class Gap(str):
+    """A row standing for rows left out of a summary: ``… 12 more intermediates …``."""
+
+    count: int
+    what: str
+
+    def __new__(cls, text: str, count: int, what: str) -> Gap:
+        gap = super().__new__(cls, text)
+        gap.count, gap.what = count, what
+        return gap
+
+
+def _gap(count: int, what: str, nt: Notation) -> Gap:
+    return Gap(f"{nt.dots} {count} more {what} {nt.dots}", count, what)
 
 
 def _direct_note(d: Derivation, nt: Notation) -> str:
@@ -334,31 +375,59 @@ def _text(head: Section, sections: list[Section]) -> str:
 
 
 def _latex(head: Section, sections: list[Section]) -> str:
+    """align* blocks with the prose between them (TeX engines, KaTeX and MathJax all
+    read this; \\intertext is amsmath's alone). The first row defines the function; with
+    no short formula for it, the row ``f(x, y)\\colon`` says that the forward pass below
+    defines it (chaincc's LaTeX reader reads either back)."""
     title, *notes = head.rows
-    lines = ["% chaincc explain (LaTeX, needs amsmath)", "\\begin{align*}"]
-    lines.append(f"{title.lhs} &= {' = '.join(title.rhs)} \\\\" if title.rhs
-                 else f"& {title.lhs} \\\\")
-    lines += [f"\\intertext{{{_latex_text(n)}}}" for n in notes]
+    out = ["% chaincc explain (LaTeX, needs amsmath)"]
+    rows: list[str] = []
+
+    def flush() -> None:
+        if rows:
+            out.extend(["\\begin{align*}", *(r + " \\\\" for r in rows[:-1]), rows[-1],
+                        "\\end{align*}"])
+            rows.clear()
+
+    def prose(text: str) -> None:
+        if not rows and not out[-1].startswith(("%", "\\end")):
+            out.append("")                  # a new paragraph after prose
+        flush()
+        out.append(_latex_text(text))
+
+    rows.append(f"{title.lhs} &= {' = '.join(title.rhs)}" if title.rhs
+                else f"& {title.lhs}\\colon")
+    for n in notes:
+        prose(n)
     for sec in sections:
-        lines.append(f"\\intertext{{{_latex_text(sec.title)}}}")
+        prose(sec.title)
         for r in sec.rows:
-            if isinstance(r, str):
-                lines.append(f"\\intertext{{{_latex_text(r)}}}")
-                continue
-            if not r.rhs:
-                lines.append(f"{r.lhs} &= {r.number(tex=True)} \\\\")
-                continue
-            for k, part in enumerate(r.rhs):
-                tail = f" &&= {r.number(tex=True)}" if (k == len(r.rhs) - 1
-                                                          and r.shows_value) else ""
-                lines.append(f"{r.lhs if k == 0 else ''} &= {part}{tail} \\\\".lstrip())
-    lines.append("\\end{align*}")
-    return "\n".join(lines) + "\n"
+            if isinstance(r, Gap):
+                rows.append(f"&\\vdots\\quad\\text{{({r.count} more {r.what})}}")
+            elif isinstance(r, str):
+                prose(r)
+            elif not r.rhs:
+                rows.append(f"{r.lhs} &= {r.number(tex=True)}")
+            else:
+                for k, part in enumerate(r.rhs):
+                    tail = f" &&= {r.number(tex=True)}" if (k == len(r.rhs) - 1
+                                                              and r.shows_value) else ""
+                    rows.append(f"{r.lhs if k == 0 else ''} &= {part}{tail}".lstrip())
+    flush()
+    return "\n".join(out) + "\n"
 
 
 def _latex_text(s: str) -> str:
-    """Prose for \\intertext: formulas stay in $...$, names of the function in math."""
-    return s.replace("…", "\\dots").replace("%", "\\%")
+    """Prose in LaTeX: formulas stay in $...$; TeX's special characters are escaped in
+    the text between them."""
+    parts = s.split("$")
+    for i in range(0, len(parts), 2):
+        text = parts[i]
+        for char, tex in (("%", "\\%"), ("&", "\\&"), ("#", "\\#"), ("_", "\\_"),
+                          ("…", "\\dots")):
+            text = text.replace(char, tex)
+        parts[i] = text
+    return "$".join(parts)
 
 
 def _markdown(head: Section, sections: list[Section]) -> str:
@@ -384,20 +453,30 @@ def _markdown(head: Section, sections: list[Section]) -> str:
 
 REPR_STATEMENTS = 2000   # larger programs get a one-line _repr_latex_
 REPR_ROWS = 12
+REPR_FORWARD = 200       # intermediates shown where the formula is too long to write out
 
 
 def latex_summary(prog: Program, reserved: frozenset[str] = frozenset()) -> str:
-    """``$$f(x, y) = … ; ∂f/∂x = … $$`` for Jupyter: the formula and its gradient."""
+    """``$$f(x, y) = … ; ∂f/∂x = … $$`` for Jupyter: the formula and its gradient. Where
+    the formula is too long to write out, the intermediates of the forward pass define it
+    (as in explain's LaTeX), so that chaincc's LaTeX reader reads the function back."""
     head = f"{latex_name(prog.name)}\\left({', '.join(latex_name(p.name) for p in prog.params)}" \
         f"\\right)"
     if len(prog.body) > REPR_STATEMENTS or prog.output("value").shape:
         return f"$${head}\\quad\\text{{({len(prog.body)} operations)}}$$"
     d = derive(prog, None, reserved)
     d.adjoints()
-    nt = Notation("latex", d)
+    nt = Notation("latex", d, {p.name: p.shape for p in prog.params})
+    head = f"{latex_name(prog.name)}\\left({', '.join(nt.param(p.name) for p in prog.params)}" \
+        f"\\right)"
     value = d.input_forms.get(d.out)
-    rows = [f"{head} &= " + (nt.expr(value) if value is not None
-                              else "\\text{(see explain())}")]
+    if value is not None:
+        rows = [f"{head} &= {nt.expr(value)}"]
+    elif len(d.steps) <= REPR_FORWARD:
+        rows = [f"& {head}\\colon"] + [f"{nt.expr(n.sym)} &= {nt.expr(n.expr)}"
+                                       for n in d.steps]
+    else:
+        rows = [f"& {head}\\quad\\text{{({len(d.steps)} intermediates: see explain())}}"]
     for p in d.params[:REPR_ROWS]:
         form = d.closed_form(p)
         rows.append(f"{nt.partial(d.out, p)} &= " + (nt.expr(form) if form is not None

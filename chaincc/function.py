@@ -14,6 +14,7 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .cbuild import CFunction
+    from .scipy import Objective
     from .unit import Unit
 
 
@@ -79,6 +80,15 @@ class Function(Frontend):
         fn.wrt = check_wrt(self.params, self.name, wrt)
         return fn
 
+    def scipy(self, *args, wrt: str | list | tuple | None = None, reduce: str | None = None,
+              **kwargs) -> Objective:
+        """This function as an objective for ``scipy.optimize.minimize``, over the
+        parameters ``wrt`` (default: this function's ``wrt``, else all), starting from
+        their values among the arguments; the other arguments are data (a batch of them
+        with ``reduce="sum"``/``"mean"``). See :class:`chaincc.scipy.Objective`."""
+        from .scipy import objective
+        return objective(self, *args, wrt=wrt, reduce=reduce, **kwargs)
+
     # -- the CPU kernels behind the calls (for tests and tools) -------------------------
     def _native(self, kind: str) -> bool:
         return self._cpu.native(kind)
@@ -110,14 +120,28 @@ class Function(Frontend):
         from .cbuild import compile_c
         return compile_c(self)
 
+    # -- formulas out (chaincc/sympy_output.py) ------------------------------------------
+    def sympy(self, cse: bool = False, wrt: str | list | tuple | None = None) -> tuple:
+        """The value and derivatives as plain SymPy: ``(value, (d1, d2, ...))``, one
+        derivative per parameter (of ``wrt``), in the symbols of
+        ``chaincc.sympy_output.parameter_symbols(fn)`` (a real ``Symbol`` per scalar, a
+        real ``IndexedBase`` per array: elements ``W[i, j]``); arrays are SymPy matrices.
+        With ``cse=True``: ``(assignments, (value, (d1, ...)))``, the fused program as
+        ``(symbol, expression)`` pairs and the outputs in terms of them."""
+        from .sympy_output import formulas
+        return formulas(self, cse=cse, wrt=wrt)
+
     # -- the chain rule shown (chaincc/explain.py, chaincc/graph.py) ---------------------
     def explain(self, at: dict | None = None, format: str = "unicode",
-                full: bool = False) -> str:
+                full: bool = False, output: int | tuple[int, ...] | None = None) -> str:
         """The chain rule worked out: intermediates, local partials, adjoints; with
         ``at={"x": 1, "y": 2}`` every line's value there, ending with the gradient.
-        ``format`` is ``unicode``, ``ascii``, ``latex`` or ``markdown``."""
+        ``format`` is ``unicode``, ``ascii``, ``latex`` or ``markdown``. A vector-valued
+        function is explained output by output (the first few, every one with ``full``,
+        or only ``output``: a flat index or one index per axis)."""
         from .explain import explain
-        return explain(self.forward_program, at, format, full, self._source_names())
+        return explain(self.forward_program, at, format, full, self._source_names(),
+                       output)
 
     def graph(self, at: dict | None = None) -> str:
         """The computational graph as Graphviz DOT text (forward and adjoint edges)."""

@@ -6,9 +6,11 @@ that end a statement, so the parser never has to think about continuation lines.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from .diagnostics import fail
+from .hints import character_hint
 from .source import Source, Span
 
 NUMBER = "NUMBER"
@@ -20,21 +22,53 @@ EOF = "EOF"
 
 KEYWORDS = frozenset({"and", "or", "not"})
 
+# Textbook spellings of operators, each read as the ASCII operator it stands for. The
+# token keeps the text as written (so diagnostics quote it); ``canonical`` gives the
+# operator.
+ALIASES = {"−": "-", "÷": "/", "⋅": "*", "∗": "*", "∙": "*", "≤": "<=", "≥": ">=",
+           "≠": "!=", "∧": "and", "∨": "or", "¬": "not"}
+
 # Longest match first, so "**" is never read as two "*".
 _TWO_CHAR_OPS = frozenset({"**", "<=", ">=", "==", "!="})
-_ONE_CHAR_OPS = frozenset("+-*/^·×@()[],='<>")
-_OPENERS = "(["
-_CLOSERS = ")]"
+_ONE_CHAR_OPS = frozenset("+-*/^·×@()[]{},='<>|‖√∛∜ᵀ" + "".join(ALIASES))
+_OPENERS = "([{"
+_CLOSERS = ")]}"
 
 # A line that ends in one of these continues onto the next line.
 CONTINUING_OPS = frozenset(
     {"+", "-", "*", "/", "^", "**", "·", "×", "@", "=", ",",
      "<", "<=", ">", ">=", "==", "!=", "and", "or"}
+    | {a for a, op in ALIASES.items() if op != "not"}
 )
 
 SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 SUPERSCRIPT_SIGNS = "⁻⁺"
-_SUPERSCRIPT_TO_ASCII = str.maketrans(SUPERSCRIPT_DIGITS + SUPERSCRIPT_SIGNS, "0123456789-+")
+SUPERSCRIPT_PARENS = "⁽⁾"
+# Superscript letters that fonts have (there is no superscript q; "ᵀ" is the transpose).
+SUPERSCRIPT_LETTERS = dict(zip(
+    "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵁⱽᵂᵅᵝᵞᵟᵋᶿᵠᵡ",
+    "abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRUVWαβγδεθφχ"))
+_SUPERSCRIPT_TO_ASCII = str.maketrans(
+    {**dict(zip(SUPERSCRIPT_DIGITS + SUPERSCRIPT_SIGNS + SUPERSCRIPT_PARENS,
+                "0123456789-+()")), **SUPERSCRIPT_LETTERS})
+_SUPERSCRIPT = frozenset(SUPERSCRIPT_DIGITS + SUPERSCRIPT_SIGNS + SUPERSCRIPT_PARENS
+                         + "".join(SUPERSCRIPT_LETTERS))
+
+# Subscripts that may end a name: x₁ is the name x_1, hₜ₋₁ is h_{t-1}.
+SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼᵣᵤᵥᵦᵧᵨᵩᵪ",
+                      "0123456789+-aeoxhklmnpstijruvβγρφχ"))
+_OTHER_SUBSCRIPTS = frozenset("₌₍₎ₔ")
+
+# Vulgar fractions, read as the division of two whole numbers: ½x² is (1/2)·x².
+VULGAR_FRACTIONS = {
+    "½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5),
+    "⅖": (2, 5), "⅗": (3, 5), "⅘": (4, 5), "⅙": (1, 6), "⅚": (5, 6), "⅐": (1, 7),
+    "⅛": (1, 8), "⅜": (3, 8), "⅝": (5, 8), "⅞": (7, 8), "⅑": (1, 9), "⅒": (1, 10),
+}
+
+# Letters that are not name characters: superscript and subscript letters, the transpose.
+_SCRIPT_LETTERS = frozenset("".join(SUPERSCRIPT_LETTERS) + "".join(SUBSCRIPTS) + "ᵀ"
+                            + "".join(_OTHER_SUBSCRIPTS))
 
 _WHITESPACE = frozenset(" \t\r\f\v")
 
@@ -61,8 +95,14 @@ class Token:
 
 
 def superscript_to_ascii(text: str) -> str:
-    """``"⁻¹⁰"`` -> ``"-10"``."""
+    """``"⁻¹⁰"`` -> ``"-10"``, ``"⁽ⁿ⁺¹⁾"`` -> ``"(n+1)"`` (superscript Greek letters give
+    Greek letters)."""
     return text.translate(_SUPERSCRIPT_TO_ASCII)
+
+
+def canonical(text: str) -> str:
+    """The operator an operator token stands for: ``"−"`` -> ``"-"``, ``"≤"`` -> ``"<="``."""
+    return ALIASES.get(text, text)
 
 
 def _is_digit(ch: str) -> bool:
@@ -70,8 +110,15 @@ def _is_digit(ch: str) -> bool:
     return "0" <= ch <= "9"
 
 
+def _is_letter(ch: str) -> bool:
+    return ch.isalpha() and ch not in _SCRIPT_LETTERS
+
+
 def _is_name_char(ch: str) -> bool:
-    return ch.isalpha() or _is_digit(ch) or ch == "_"
+    if ch.isascii():
+        return ch.isalnum() or ch == "_"
+    # combining marks (y followed by U+0302 is ŷ) belong to the letter before them
+    return _is_letter(ch) or unicodedata.category(ch) in ("Mn", "Mc")
 
 
 def describe(token: Token) -> str:
@@ -122,14 +169,19 @@ class _Lexer:
                 self.pos = len(text) if end < 0 else end
             elif _is_digit(ch) or (ch == "." and _is_digit(self.peek(1))):
                 self.number()
-            elif ch.isalpha():
+            elif ch in VULGAR_FRACTIONS:
+                self.add(NUMBER, self.pos, self.pos + 1)
+            elif ch in _SUPERSCRIPT:
+                self.superscript()
+            elif ch in SUBSCRIPTS or ch in _OTHER_SUBSCRIPTS:
+                raise fail(f"a subscript ('{ch}') must follow a name, as in x₁",
+                           self.span(self.pos, self.pos + 1), self.source)
+            elif _is_letter(ch):
                 self.name()
             elif ch == "_":
                 end = self.scan_name(self.pos + 1)
                 raise fail("names beginning with '_' are reserved",
                            self.span(self.pos, end), self.source)
-            elif ch in SUPERSCRIPT_DIGITS or ch in SUPERSCRIPT_SIGNS:
-                self.superscript()
             else:
                 self.operator()
         last = self.last_token()
@@ -168,7 +220,9 @@ class _Lexer:
         self.line_start = self.pos
 
     def scan_name(self, i: int) -> int:
-        while i < len(self.text) and _is_name_char(self.text[i]):
+        text = self.text
+        while i < len(text) and _is_name_char(text[i]) \
+                and not (text[i] == "_" and text[i + 1:i + 2] == "{"):
             i += 1
         return i
 
@@ -193,30 +247,111 @@ class _Lexer:
         if i < len(text) and text[i] == ".":
             raise fail(f"unexpected '.' after the number '{text[start:i]}'",
                        self.span(i, i + 1), self.source)
+        if i < len(text) and text[i] in VULGAR_FRACTIONS:
+            whole, frac = text[start:i], text[i]
+            raise fail(f"'{whole}{frac}' is ambiguous: write {whole} + {frac} for the mixed "
+                       f"number or {whole}·{frac} for the product",
+                       self.span(start, i + 1), self.source)
         self.add(NUMBER, start, i)
 
     def name(self) -> None:
-        start = self.pos
-        end = self.scan_name(start + 1)
-        if end - start > MAX_NAME:
-            raise fail(f"a name may be at most {MAX_NAME} characters long; this one has "
-                       f"{end - start:,}", self.span(start, end), self.source)
-        word = self.text[start:end]
-        self.add(OP if word in KEYWORDS else NAME, start, end)
-
-    def superscript(self) -> None:
+        """A name, with its subscript: ``x₁`` and ``x_{1}`` are the name ``x_1``,
+        ``hₜ₋₁`` and ``h_{t-1}`` the name ``h_{t-1}``."""
         text = self.text
         start = self.pos
-        i = start + 1 if text[start] in SUPERSCRIPT_SIGNS else start
-        end = i
-        while end < len(text) and text[end] in SUPERSCRIPT_DIGITS:
+        end = self.scan_name(start + 1)
+        word = text[start:end]
+        if text[end:end + 2] == "_{":
+            sub, end = self.braced_subscript(end)
+            word = _subscripted(word, sub)
+        elif end < len(text) and text[end] in SUBSCRIPTS:
+            sub_start = end
+            while end < len(text) and text[end] in SUBSCRIPTS:
+                end += 1
+            sub = "".join(SUBSCRIPTS[c] for c in text[sub_start:end])
+            if len(sub) > 1 and sub.isdigit() and word != "log":     # log₁₀ is a base
+                raise fail(f"the subscript '{text[sub_start:end]}' is ambiguous: one number "
+                           f"or several indices (w₁₂ is often row 1, column 2)? write "
+                           f"{word}_{sub} for a name, or index an array: {word}[i, j]",
+                           self.span(sub_start, end), self.source)
+            word = _subscripted(word, sub)
+        if end - start > MAX_NAME or len(word) > MAX_NAME:
+            raise fail(f"a name may be at most {MAX_NAME} characters long; this one has "
+                       f"{max(end - start, len(word)):,}", self.span(start, end), self.source)
+        if not word.isascii():
+            word = unicodedata.normalize("NFC", word)
+        self.add(OP if word in KEYWORDS else NAME, start, end, word)
+
+    def braced_subscript(self, underscore: int) -> tuple[str, int]:
+        """The text of ``_{...}`` at ``underscore`` (spaces dropped, "−" as "-") and the
+        index just past its "}"."""
+        text = self.text
+        opener = underscore + 1
+        chars: list[str] = []
+        i = opener + 1
+        while i < len(text) and text[i] != "}":
+            ch = text[i]
+            if ch == "\n":
+                break
+            if ch in " \t":
+                pass
+            elif _is_name_char(ch) or ch in "+-":
+                chars.append(ch)
+            elif ch == "−":
+                chars.append("-")
+            else:
+                shown = f"'{ch}'" if ch.isprintable() else f"U+{ord(ch):04X}"
+                raise fail(f"unexpected {shown} in a subscript: a subscript in braces holds "
+                           "letters, digits, '+' and '-', as in h_{t-1} or W_{ih}",
+                           self.span(i, i + 1), self.source)
+            i += 1
+            if i - underscore > MAX_NAME:
+                raise fail(f"a name may be at most {MAX_NAME} characters long",
+                           self.span(self.pos, i), self.source)
+        if i >= len(text) or text[i] != "}":
+            raise fail("'{' was never closed (a subscript in braces ends with '}')",
+                       self.span(opener, opener + 1), self.source)
+        if not chars:
+            raise fail("empty subscript '_{}'", self.span(underscore, i + 1), self.source)
+        return "".join(chars), i + 1
+
+    def superscript(self) -> None:
+        """A run of superscript characters: one exponent (``²``, ``⁻¹``, ``ⁿ``, ``²ⁿ``,
+        ``⁽ⁿ⁺¹⁾``). A sign may open it or follow "⁽"; signs between terms need the
+        brackets, which do not nest."""
+        text = self.text
+        start = self.pos
+        end = start
+        while end < len(text) and text[end] in _SUPERSCRIPT:
             end += 1
-        if end == i:
-            raise fail(f"superscript sign '{text[start]}' must be followed by "
-                       "superscript digits", self.span(start, start + 1), self.source)
-        if end < len(text) and text[end] in SUPERSCRIPT_SIGNS:
-            raise fail(f"superscript sign '{text[end]}' may only open an exponent",
-                       self.span(end, end + 1), self.source)
+        inside = False
+        for i in range(start, end):
+            ch = text[i]
+            nxt = text[i + 1] if i + 1 < end else ""
+            if ch in SUPERSCRIPT_SIGNS:
+                opens = i == start or text[i - 1] == "⁽"
+                if not opens and not inside:
+                    raise fail(f"superscript sign '{ch}' may only open an exponent; put a "
+                               "sum in superscript brackets: x⁽ⁿ⁺¹⁾",
+                               self.span(i, i + 1), self.source)
+                if not nxt or nxt in SUPERSCRIPT_SIGNS or nxt == "⁾":
+                    raise fail(f"superscript sign '{ch}' must be followed by superscript "
+                               "digits or letters", self.span(i, i + 1), self.source)
+            elif ch == "⁽":
+                if inside:
+                    raise fail("superscript brackets do not nest; write the exponent with "
+                               "^( ... )", self.span(i, i + 1), self.source)
+                inside = True
+                if nxt == "⁾":
+                    raise fail("empty superscript brackets", self.span(i, i + 2),
+                               self.source)
+            elif ch == "⁾":
+                if not inside:
+                    raise fail("unmatched '⁾'", self.span(i, i + 1), self.source)
+                inside = False
+        if inside:
+            opener = text.rindex("⁽", start, end)
+            raise fail("'⁽' was never closed", self.span(opener, opener + 1), self.source)
         self.add(SUP, start, end)
 
     def operator(self) -> None:
@@ -238,10 +373,20 @@ class _Lexer:
                 self.depth -= 1
             self.add(OP, start, start + 1)
         else:
+            hint = character_hint(self.text, start)       # Python style: np.exp, &&, ...
+            if hint is not None:
+                raise fail(hint.message, self.span(hint.start, hint.end), self.source)
             # Invisible characters (a no-break space, say) also get their code point.
             shown = f"'{ch}'" if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
             raise fail(f"unexpected character {shown}", self.span(start, start + 1),
                        self.source)
+
+
+def _subscripted(name: str, sub: str) -> str:
+    """The name ``name`` with subscript ``sub``: ``x_1``, ``W_ih``, ``h_{t-1}``."""
+    if all(_is_name_char(c) for c in sub):
+        return f"{name}_{sub}"
+    return f"{name}_{{{sub}}}"
 
 
 def tokenize(source: Source) -> list[Token]:

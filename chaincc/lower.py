@@ -19,11 +19,13 @@ from . import arrays as A
 from . import syntax as S
 from .arith import binary, literal
 from .builtins import BUILTINS, CONSTANTS, Builtin
-from .diagnostics import ChainccError
+from .diagnostics import ChainccError, SourceWarning
 from .functions import as_float, from_float, relation
+from .hints import name_hint
 from .ir import Output, Param, Program
 from .logic import Not, Or
 from .optimize import Builder, program
+from .parser import word_exponent_warning
 from .source import Source, Span
 
 # Beyond this many scalar operations a function is refused: the graph is scalarised, and
@@ -112,6 +114,7 @@ class Lowerer:
         self.memo: dict = {}
         self.labels: dict[sp.Symbol, str] = {}
         self._start = 0                          # the pool's size when a function began
+        self.warnings: list[SourceWarning] = []  # what lowering found ambiguous (e^xy)
 
     def error(self, message: str, span: Span) -> ChainccError:
         return ChainccError(message, span, self.source)
@@ -179,7 +182,15 @@ class Lowerer:
                 f"unknown name '{node.id}': it is a parameter of '{owners[0]}', and "
                 f"'{scope.function}' sees only its own parameters and the bindings, functions "
                 "and constants above it (pass it as an argument)", node.span)
-        return self.error(f"unknown name '{node.id}'", node.span)
+        return self.error(f"unknown name '{node.id}'{self._hint(node, scope)}", node.span)
+
+    def _hint(self, node: S.Name, scope: Scope, call: bool = False) -> str:
+        """What follows "unknown name 'x'": the chaincc form of a Python word, or the
+        closest name in scope (innermost first)."""
+        visible = [n for n, defs in self.globals.defs.items() if defs[0][0] < scope.limit]
+        candidates = [*scope.locals, *reversed(visible), *BUILTINS, *CONSTANTS]
+        line = self.source.line_text(node.span.line) if self.source is not None else ""
+        return name_hint(node.id, line, node.span.col - 1, candidates, call)
 
     def _callable(self, name: str, scope: Scope) -> bool:
         return self._kind(name, scope)[0] in ("function", "builtin")
@@ -254,7 +265,29 @@ class Lowerer:
                 raise self.error(f"argument '{p.name}' of '{fdef.name}' must {want}, "
                                  f"got {self.describe(arg, a)}", arg.span)
 
+    def _word_parts(self, word: S.Node, scope: Scope) -> list[str] | None:
+        """The names a word that is no name here splits into, or None."""
+        assert isinstance(word, S.Name)
+        if self._kind(word.id, scope) is not None:
+            return None
+        parts = self._split(word.id, scope)
+        if parts is None or any(self._callable(p, scope) for p in parts):
+            return None
+        return parts
+
+    def _word_power(self, node: S.Binary, scope: Scope) -> S.Node:
+        """``xy²`` and ``e^xy`` where the word is no name here but splits into names: the
+        power takes the nearest name, ``x·y²`` and ``(e^x)·y`` (``syntax.split_words``);
+        the second with a warning."""
+        base = self._word_parts(node.left, scope) if node.word_base else None
+        exponent = self._word_parts(node.right, scope) if node.word_exponent else None
+        if exponent:
+            self.warnings.append(word_exponent_warning(node, exponent, self.source))
+        return S.split_words(node, base, exponent) if base or exponent else node
+
     def _eval(self, node: S.Node, scope: Scope, tasks: list, values: list) -> None:
+        if isinstance(node, S.Binary) and (node.word_base or node.word_exponent):
+            node = self._word_power(node, scope)
         if isinstance(node, S.Num):
             values.append(_number(node))
         elif isinstance(node, S.Name):
@@ -311,7 +344,8 @@ class Lowerer:
         if k is None:
             parts = self._split(name, scope)
             if parts is None or any(self._callable(p, scope) for p in parts[:-1]):
-                raise self.error(f"unknown function '{name}'", node.func.span)
+                raise self.error(f"unknown function '{name}'"
+                                 f"{self._hint(node.func, scope, call=True)}", node.func.span)
             prefix, name = parts[:-1], parts[-1]
             k = self._kind(name, scope)
         what, payload = k
@@ -528,8 +562,10 @@ class Lowerer:
         return prog
 
 
-def lower_module(module: S.Module, source: Source | None = None) -> list[Program]:
-    """Every function of the module as a forward Program, in file order."""
+def lower_module(module: S.Module, source: Source | None = None,
+                 warnings: list[SourceWarning] | None = None) -> list[Program]:
+    """Every function of the module as a forward Program, in file order. ``warnings``,
+    when given, receives what lowering found ambiguous (``e^xy`` read as ``e^x·y``)."""
     lw = Lowerer(module, source)
     seen: dict[str, S.FuncDef] = {}
     progs = []
@@ -543,4 +579,6 @@ def lower_module(module: S.Module, source: Source | None = None) -> list[Program
     if not progs:
         raise ChainccError("no function defined in this file (write one like "
                            "'f(x) = x^2')", Span(module.file, 1, 1, 1, 2), source)
+    if warnings is not None:
+        warnings.extend(lw.warnings)
     return progs

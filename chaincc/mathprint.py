@@ -46,7 +46,9 @@ def exact(v: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-_ACCENTS = {"\u0302": "hat", "\u0304": "bar", "\u0303": "tilde", "\u0307": "dot"}
+_ACCENTS = {"\u0302": "hat", "\u0304": "bar", "\u0303": "tilde", "\u0307": "dot",
+            "\u0308": "ddot", "\u030c": "check", "\u0306": "breve", "\u0301": "acute",
+            "\u0300": "grave", "\u030a": "mathring"}
 
 
 def _greek(ch: str) -> str | None:
@@ -59,7 +61,7 @@ def _greek(ch: str) -> str | None:
 
 
 def _accented(ch: str) -> tuple[str, str] | None:
-    """``ŷ`` → (``y``, ``hat``)."""
+    """``ŷ`` (precomposed, or y and U+0302) → (``y``, ``hat``)."""
     nfd = unicodedata.normalize("NFD", ch)
     if len(nfd) == 2 and nfd[1] in _ACCENTS:
         return nfd[0], _ACCENTS[nfd[1]]
@@ -76,36 +78,96 @@ def ascii_name(name: str) -> str:
     return "".join(out)
 
 
-def _latex_letter(ch: str) -> str:
+# Greek letters with a LaTeX command (Unicode calls λ "lamda"); the others (capital alpha,
+# omicron, ...) look like Latin letters and are written as those
+_TEX_GREEK = frozenset(
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma "
+    "tau upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi "
+    "Omega".split())
+_GREEK_AS_LATIN = {"Alpha": "A", "Beta": "B", "Epsilon": "E", "Zeta": "Z", "Eta": "H",
+                   "Iota": "I", "Kappa": "K", "Mu": "M", "Nu": "N", "Omicron": "O",
+                   "omicron": "o", "Rho": "P", "Tau": "T", "Chi": "X"}
+
+
+def _tex_greek(ch: str) -> str | None:
+    """``β`` → ``\\beta``, ``λ`` → ``\\lambda``, ``Α`` → ``\\mathrm{A}``; None for a
+    character that is not a Greek letter."""
+    word = _greek(ch)
+    if word is None:
+        return None
+    word = {"lamda": "lambda", "Lamda": "Lambda"}.get(word, word)
+    if word in _TEX_GREEK:
+        return f"\\{word}"
+    return f"\\mathrm{{{_GREEK_AS_LATIN[word]}}}" if word in _GREEK_AS_LATIN else None
+
+
+def _latex_letter(ch: str) -> str | None:
+    """One letter as LaTeX math (Greek braced, so that ``\\sigma`` is never read as the
+    function σ); None for a letter LaTeX math has no spelling for."""
+    if ch.isascii():
+        return ch if ch.isalpha() else None
     acc = _accented(ch)
     if acc:
-        return f"\\{acc[1]}{{{_latex_letter(acc[0])}}}"
-    greek = _greek(ch)
-    return f"{{\\{greek}}}" if greek else ch
+        inner = _latex_letter(acc[0])
+        return f"\\{acc[1]}{{{inner}}}" if inner else None
+    greek = _tex_greek(ch)
+    return f"{{{greek}}}" if greek else None
+
+
+def _word(name: str) -> str:
+    """A multi-letter name set upright as one unit: ``\\mathrm{loss}``,
+    ``\\mathrm{W\\mu}``; ``\\text{…}`` for names with letters math mode cannot spell."""
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isascii() and ch.isalnum():
+            out.append(ch)
+        elif ch == "_":
+            out.append("\\_")
+        else:
+            greek = _tex_greek(ch) if not ch.isascii() else None
+            if greek is None or greek.startswith("\\mathrm"):
+                return "\\text{" + name.replace("_", "\\_") + "}"
+            nxt = name[i + 1:i + 2]
+            out.append(greek + (" " if nxt.isascii() and nxt.isalpha() else ""))
+    return "\\mathrm{" + "".join(out) + "}"
+
+
+def _tex_label(label: str) -> str:
+    """The inside of a subscript or superscript label read from LaTeX (``t-1``)."""
+    return "".join(_tex_greek(ch) + " " if _tex_greek(ch) else ch for ch in label)
 
 
 def latex_name(name: str) -> str:
-    """A symbol name in LaTeX: ``β`` → ``\\beta``, ``h1`` → ``h_{1}``, ``W[0,1]`` →
-    ``W_{0,1}``, ``ŷ`` → ``\\hat{y}``, and a word such as ``loss`` upright."""
+    """A symbol name in LaTeX, as the LaTeX reader (latex.py) reads it back: ``β`` →
+    ``{\\beta}``, ``h1`` and ``h_1`` → ``h_{1}``, ``W1[0,1]`` → ``W_{1}[0,1]``, ``ŷ`` →
+    ``\\hat{y}``, and a word such as ``loss`` upright (``\\mathrm{loss}``)."""
     base, bracket, index = name.partition("[")
-    if bracket:                       # an array element
-        return f"{latex_name(base)}_{{{index.rstrip(']')}}}"
+    if bracket and base:              # an array element, indexed as in the text syntax
+        return f"{latex_name(base)}[{index.rstrip(']')}]"
+    label = name.find("^{(")
+    if label > 0 and name.endswith(")}"):
+        return f"{_atom(name[:label])}^{{({_tex_label(name[label + 3:-2])})}}"
     stem, underscore, sub = name.partition("_")
-    if underscore and stem and sub:
-        return f"{latex_name(stem)}_{{{latex_name(sub)}}}"
+    if underscore and stem and sub and not sub.startswith("_") and not sub.endswith("_"):
+        if sub.startswith("{") and sub.endswith("}"):
+            return f"{_atom(stem)}_{{{_tex_label(sub[1:-1])}}}"
+        return f"{_atom(stem)}_{{{latex_name(sub)}}}"
     letters = name.rstrip("0123456789")
     digits = name[len(letters):]
-    tail = f"_{{{digits}}}" if digits and letters else ""
-    if len(letters) <= 1:
-        return (_latex_letter(letters) if letters else digits) + tail
-    text, run = "", ""
-    for ch in letters:               # runs of ASCII letters upright, Greek as macros
-        if ord(ch) < 128:
-            run += ch
-            continue
-        text += (f"\\mathrm{{{run}}}" if run else "") + _latex_letter(ch)
-        run = ""
-    return text + (f"\\mathrm{{{run}}}" if run else "") + tail
+    if not letters or "_" in letters:
+        return _word(name) if letters else digits
+    tail = f"_{{{digits}}}" if digits else ""
+    if len(letters) == 1 or _accented(letters):       # x, or x̄ (x and U+0304)
+        letter = _latex_letter(letters)
+        return (letter if letter else _word(letters)) + tail
+    return _word(letters) + tail
+
+
+def _atom(name: str) -> str:
+    """``latex_name`` in braces where it already carries a script, so that one more can
+    follow: ``{x_{1}}_{t}``."""
+    text = latex_name(name)
+    return f"{{{text}}}" if "_" in text.replace("\\_", "") or "^" in text else text
 
 
 TIDY_OPS = 40          # largest formula handed to factor/cancel
@@ -296,13 +358,18 @@ class UnicodePrinter(AsciiPrinter):
 
 
 class TexPrinter(LatexPrinter):
-    """SymPy's LaTeX with chaincc's functions: ``\\sigma``, ``\\operatorname{relu}``..."""
+    """SymPy's LaTeX with chaincc's functions: ``\\sigma``, ``\\operatorname{relu}``...,
+    written so that chaincc's LaTeX reader reads it back to the same function: constants
+    in full (``1.5 \\cdot 10^{-7}``), names as ``latex_name`` spells them, and ``e^{x}``
+    and ``\\sigma(x)`` only where no name ``e`` or ``σ`` (in ``taken``) could be meant."""
 
     printmethod = "_chaincc_latex"
 
-    def __init__(self, names: dict[sp.Symbol, str] | None = None) -> None:
+    def __init__(self, names: dict[sp.Symbol, str] | None = None,
+                 taken: frozenset[str] = frozenset()) -> None:
         super().__init__({"symbol_names": {}})
         self.names = names or {}
+        self.taken = taken
 
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
         return self.names.get(expr) or latex_name(expr.name)
@@ -310,7 +377,26 @@ class TexPrinter(LatexPrinter):
     _print_Dummy = _print_Symbol
 
     def _print_Float(self, expr: sp.Float) -> str:
-        return number(float(expr))
+        v = float(expr)
+        if v != v:
+            return "\\mathrm{NaN}"
+        if v in (float("inf"), float("-inf")):
+            return "\\infty" if v > 0 else "-\\infty"
+        text = exact(v)
+        mantissa, e, power = text.partition("e")
+        return f"{mantissa} \\cdot 10^{{{int(power)}}}" if e else text
+
+    def _print_Pow(self, expr: sp.Pow, exp: str | None = None) -> str:
+        b, e = expr.args
+        if e.is_Rational and e.p == 1 and e.q > 2:       # a root that is not cbrt
+            return f"{self.parenthesize(b, PRECEDENCE['Pow'])}^{{\\frac{{1}}{{{e.q}}}}}"
+        return super()._print_Pow(expr)
+
+    def _print_ExpBase(self, expr, exp: str | None = None) -> str:
+        if "e" not in self.taken:
+            return super()._print_ExpBase(expr, exp)
+        text = f"\\exp\\left({self._print(expr.args[0])}\\right)"
+        return f"{text}^{{{exp}}}" if exp else text
 
     def _as_ordered_terms(self, expr, order=None):
         return _paper_order(super()._as_ordered_terms(expr, order=order))
@@ -326,14 +412,22 @@ class TexPrinter(LatexPrinter):
         return f"\\operatorname{{{name}}}\\left({args}\\right)"
 
     def _print_Function(self, expr: sp.Function, exp: str | None = None) -> str:
-        name = _LATEX_OPERATORS.get(type(expr))
-        if name is None:
-            return super()._print_Function(expr, exp)
-        text = self._operator(name, expr)
+        lang = _NAMES.get(type(expr))
+        args = ", ".join(self._print(a) for a in expr.args)
+        if lang in ("log2", "log10"):
+            text = f"\\log_{{{lang[3:]}}}\\left({args}\\right)"
+        elif lang == "atan2":
+            text = f"\\operatorname{{atan2}}\\left({args}\\right)"
+        else:
+            name = _LATEX_OPERATORS.get(type(expr))
+            if name is None:
+                return super()._print_Function(expr, exp)
+            text = self._operator(name, expr)
         return f"{text}^{{{exp}}}" if exp else text
 
     def _print_Sigmoid(self, expr, exp: str | None = None) -> str:
-        text = f"\\sigma\\left({self._print(expr.args[0])}\\right)"
+        name = "\\operatorname{sigmoid}" if "σ" in self.taken else "\\sigma"
+        text = f"{name}\\left({self._print(expr.args[0])}\\right)"
         return f"{text}^{{{exp}}}" if exp else text
 
     def _print_Cbrt(self, expr, exp: str | None = None) -> str:
@@ -355,12 +449,14 @@ class TexPrinter(LatexPrinter):
         return f"\\left({text}\\right)^{{{exp}}}" if exp else text
 
 
-def printer(fmt: str, names: dict[sp.Symbol, str] | None = None):
-    """The printer for one output format: ``unicode``, ``ascii`` or ``latex``."""
+def printer(fmt: str, names: dict[sp.Symbol, str] | None = None,
+            taken: frozenset[str] = frozenset()):
+    """The printer for one output format: ``unicode``, ``ascii`` or ``latex``; ``taken``
+    are the names in the formulas (LaTeX avoids notation they would make ambiguous)."""
     if fmt == "unicode":
         return UnicodePrinter(names)
     if fmt == "ascii":
         return AsciiPrinter(names)
     if fmt == "latex":
-        return TexPrinter(names)
+        return TexPrinter(names, taken)
     raise ValueError(f"unknown format '{fmt}'")

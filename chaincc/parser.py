@@ -4,14 +4,21 @@ Statements are simple enough for straight-line code. Expressions use an iterativ
 operator-precedence (shunting-yard) parser with explicit operand and operator stacks,
 so nesting depth is bounded by memory, not by Python's recursion limit: the language
 promises that 10,000-deep nesting compiles.
+
+Textbook notation (docs/language.md, "Textbook notation") is read here into the same
+nodes as its ASCII spelling: ``√x`` is ``x^0.5``, ``|x|`` is ``abs(x)``, ``sin²x`` is
+``sin(x)^2``, ``½`` is ``1/2``. Forms that a reader might take another way are read one
+way and reported as located warnings (``Module.warnings``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import syntax as st
-from .diagnostics import ChainccError, fail
+from .diagnostics import ChainccError, SourceWarning, fail
+from .hints import SINGLE_EQUALS, equals_hint, operator_hint, statement_hint
 from .lexer import (
     CONTINUING_OPS,
     EOF,
@@ -21,7 +28,9 @@ from .lexer import (
     NUMBER,
     OP,
     SUP,
+    VULGAR_FRACTIONS,
     Token,
+    canonical,
     describe,
     superscript_to_ascii,
     tokenize,
@@ -34,7 +43,7 @@ _OR, _AND, _NOT, _CMP, _ADD, _MUL, _SIGN, _POW = range(1, 9)
 
 _ARITH, _CMP_OP, _BOOL = "arith", "compare", "bool"
 
-# token text -> (node family, node op, binding power, right associative)
+# operator (as ``canonical`` gives it) -> (node family, node op, binding power, right assoc)
 _BINARY: dict[str, tuple[str, str, int, bool]] = {
     "or": (_BOOL, "or", _OR, False),
     "and": (_BOOL, "and", _AND, False),
@@ -50,11 +59,30 @@ _BINARY: dict[str, tuple[str, str, int, bool]] = {
     "**": (_ARITH, "^", _POW, True),
 }
 
-_CLOSER = {"(": ")", "[": "]"}
+_CLOSER = {"(": ")", "[": "]", "{": "}"}
+_BARS = {"|": "abs", "‖": "norm"}              # |x| is abs(x), ‖v‖ is norm(v)
+_MATCH = {**_CLOSER, "|": "|", "‖": "‖"}
 _MAX_SIZE_DIGITS = 9   # keeps int() far from Python's digit limit and sizes sane
 # Most dimensions of an array parameter, and deepest nesting of array literals; together
 # they stay within NumPy's 32 dimensions.
 MAX_DIMENSIONS = 16
+
+# Built-in functions of one argument that apply without brackets: sin x, ln x, sin²x.
+BARE_FUNCTIONS = frozenset({
+    "abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "cbrt", "ceil", "cos", "cosh",
+    "erf", "erfc", "exp", "expm1", "floor", "gelu", "lgamma", "ln", "log", "log10", "log1p",
+    "log2", "relu", "sigmoid", "sign", "sin", "sinh", "softplus", "sqrt", "tan", "tanh"})
+# Every built-in function: one of them ends the argument of another (sin x cos y).
+FUNCTION_NAMES = BARE_FUNCTIONS | {
+    "atan2", "dot", "hypot", "logsumexp", "max", "mean", "min", "norm", "pow", "prod",
+    "softmax", "sum", "transpose", "where"}
+# sin⁻¹ x is the inverse function asin x (the convention of calculus texts).
+INVERSES = {"sin": "asin", "cos": "acos", "tan": "atan", "sinh": "asinh", "cosh": "acosh",
+            "tanh": "atanh"}
+# log₂ x, log₁₀ x and log_e x (the names log_2, log_10, log_e) where nothing else has them.
+LOG_BASES = {"log_2": "log2", "log_10": "log10", "log_e": "ln"}
+# √x is x^0.5 (exactly what sqrt(x) computes), ∛x is cbrt(x), ∜x is x^0.25.
+ROOTS = ("√", "∛", "∜")
 
 Operand = tuple[st.Node, Span]   # a node and its extent, which includes its parentheses
 
@@ -70,19 +98,38 @@ class _Op:
     implicit: bool = False
 
 
-@dataclass
+@dataclass(eq=False)
 class _Open:
-    """A pending bracket: "paren", "call", "array" or "index"."""
+    """A pending group: a bracket ("paren", "call", "array", "index"), an absolute value
+    or norm between bars ("bar"), or a function or root applied without brackets to the
+    atoms that follow ("apply")."""
 
     kind: str
-    token: Token           # the opening bracket
+    token: Token           # the opening bracket, bar, function name or root sign
     start: Span            # where the finished node's span begins
     head: st.Node | None = None   # the callee Name, or the indexed base
     items: list[st.Node] = field(default_factory=list)
+    power: st.Node | None = None  # sin²x: the power of the function's value
+    single: bool = False          # √(x)/√|x|: the argument is that one group
+    level: _Open | None = None    # the innermost bracket around a bar or application
+    bar: _Open | None = None      # the innermost bar around an application
+    # a bar closed in this bracket that could also have opened one ("|a|b|c|")
+    bar_closed: Token | None = None
 
 
 def _where(token: Token) -> str:
     return f"line {token.span.line}, column {token.span.col}"
+
+
+def _word(node: st.Node, extent: Span) -> bool:
+    """Whether ``node`` is a word of several letters written without brackets, which may
+    stand for a product of names (``xy``)."""
+    return isinstance(node, st.Name) and len(node.id) > 1 and extent == node.span
+
+
+def _adjacent(a: Token, b: Token) -> bool:
+    """Whether ``b`` follows ``a`` with no space between them."""
+    return a.span.end_line == b.span.line and a.span.end_col == b.span.col
 
 
 class _Parser:
@@ -93,9 +140,23 @@ class _Parser:
         self.never_closed = self._find_never_closed()
         self.operands: list[Operand] = []
         self.stack: list[_Op | _Open] = []
+        self.opens: list[_Open] = []      # the _Open entries of the stack, innermost last
         self.operands_complete = False
         self.array_depth = 0          # array literals open around the current token
         self.pending_ops = 0          # operators on the stack
+        self.groups = 0               # bars and bare applications open
+        self.top_bar_closed: Token | None = None
+        # what the statement being parsed can see: its parameters and earlier statements
+        self.params: frozenset[str] = frozenset()
+        self.defined: dict[str, str] = {}         # name -> "function" | "binding"
+        self.in_binding = False
+        self.index = 0
+        self.binding_uses: list[tuple[int, str, Span, str]] = []
+        self.warnings: list[SourceWarning] = []
+        # id(node) -> (operator span, extent of its right operand) for "/" and "^" as
+        # written, and the bare applications whose argument ended at a space or a "/"
+        self.written: dict[int, tuple[Span, Span]] = {}
+        self.ended: dict[int, tuple[str, str, str, Span]] = {}
 
     # ----------------------------------------------------------------- helpers
 
@@ -106,12 +167,23 @@ class _Parser:
         for token in self.tokens:
             if token.kind == OP and token.text in _CLOSER:
                 openers.append(token.span)
-            elif token.kind == OP and token.text in (")", "]") and openers:
+            elif token.kind == OP and token.text in (")", "]", "}") and openers:
                 openers.pop()
         return set(openers)
 
     def error(self, message: str, span: Span) -> ChainccError:
         return fail(message, span, self.source)
+
+    def warn(self, message: str, span: Span) -> None:
+        self.warnings.append(SourceWarning(message, span, self.source))
+
+    def text(self, start: Span, end: Span | None = None) -> str | None:
+        """The source text from the start of ``start`` to the end of ``end`` (default:
+        ``start``), when it lies on one line."""
+        end = end or start
+        if start.line != end.end_line:
+            return None
+        return self.source.line_text(start.line)[start.col - 1:end.end_col - 1].strip()
 
     def peek(self) -> Token:
         return self.tokens[self.pos]
@@ -141,8 +213,14 @@ class _Parser:
                 self.advance()
                 continue
             if token.kind == EOF:
-                return st.Module(self.source.name, tuple(statements))
-            statements.append(self.statement())
+                self.check_binding_uses(statements)
+                ordered = sorted(self.warnings, key=lambda w: (w.span.line, w.span.col))
+                return st.Module(self.source.name, tuple(statements), tuple(ordered))
+            self.index = len(statements)
+            statement = self.statement()
+            statements.append(statement)
+            self.defined[statement.name] = "function" if isinstance(statement, st.FuncDef) \
+                else "binding"
             end = self.peek()
             if end.kind not in (NEWLINE, EOF):
                 raise self.error(f"unexpected {describe(end)} after the end of the statement",
@@ -153,13 +231,22 @@ class _Parser:
         if first.kind != NAME:
             raise self.statement_start_error(first)
         self.advance()
-        params = self.params() if self.at("(") else None
+        params = self.params_list() if self.at("(") else None
         eq = self.peek()
         if not self.at("="):
+            line = self.source.line_text(first.span.line)
+            hint = statement_hint(line, first.span.col - 1, first.text)   # def, return...
+            if hint is not None:
+                raise self.error(hint, first.span)
             after = f"'{first.text}'" if params is None else \
                 f"the parameter list of '{first.text}'"
-            raise self.error(f"expected '=' after {after}, found {describe(eq)}", eq.span)
+            more = equals_hint(self.source.line_text(eq.span.line), eq.span.col - 1) \
+                if eq.kind == OP and eq.text == "==" else ""
+            raise self.error(f"expected '=' after {after}, found {describe(eq)}{more}",
+                             eq.span)
         self.advance()
+        self.params = frozenset(p.name for p in params or ())
+        self.in_binding = params is None
         body, extent = self.expression()
         span = first.span.to(extent)
         if params is None:
@@ -167,7 +254,7 @@ class _Parser:
         return st.FuncDef(span, first.text, params, body, first.span)
 
     def statement_start_error(self, token: Token) -> ChainccError:
-        if token.kind == OP and token.text in (")", "]"):
+        if token.kind == OP and token.text in (")", "]", "}"):
             return self.error(f"unmatched '{token.text}'", token.span)
         message = ("expected a statement ('name(params) = expression' or "
                    f"'name = expression'), found {describe(token)}")
@@ -175,7 +262,7 @@ class _Parser:
             message += "; to continue an expression, end the previous line with the operator"
         return self.error(message, token.span)
 
-    def params(self) -> tuple[st.Param, ...]:
+    def params_list(self) -> tuple[st.Param, ...]:
         opener = self.advance()
         params: list[st.Param] = []
         seen: set[str] = set()
@@ -225,11 +312,60 @@ class _Parser:
             if not (sep.kind == OP and sep.text == ","):
                 raise self.bracket_error(opener, sep, "',' or ']' in the array shape")
 
+    # ------------------------------------------------------- names in scope
+
+    def shadowed(self, name: str) -> bool:
+        """Whether a parameter or an earlier statement gives ``name`` another meaning."""
+        return name in self.params or name in self.defined
+
+    def is_function(self, name: str) -> bool:
+        """Whether ``name`` names a function here (it ends a bare argument)."""
+        if name in self.params:
+            return False
+        kind = self.defined.get(name)
+        if kind is not None:
+            return kind == "function"
+        return name in FUNCTION_NAMES or name in LOG_BASES
+
+    def use_builtin(self, name: str, span: Span, written: str) -> None:
+        """``written`` (``|x|``, ``∛x``, ``sin x``) stands for the built-in ``name``: an
+        error where a parameter or an earlier statement hides it. A binding's names are
+        looked up where it is used, so its uses are checked against the parameters of
+        the functions after it when the file is read (``check_binding_uses``)."""
+        if self.shadowed(name):
+            what = "a parameter here; rename the parameter" if name in self.params else \
+                "defined above; rename that definition"
+            raise self.error(f"{written} stands for the built-in '{name}', but '{name}' is "
+                             f"{what}", span)
+        if self.in_binding:
+            self.binding_uses.append((self.index, name, span, written))
+
+    def check_binding_uses(self, statements: list[st.Statement]) -> None:
+        if not self.binding_uses:
+            return
+        last: dict[str, tuple[int, str]] = {}     # parameter -> the last function with it
+        for i, s in enumerate(statements):
+            if isinstance(s, st.FuncDef):
+                for p in s.params:
+                    last[p.name] = (i, s.name)
+        for index, name, span, written in self.binding_uses:
+            hit = last.get(name)
+            if hit is not None and hit[0] > index:
+                raise self.error(
+                    f"{written} stands for the built-in '{name}', but this binding may be "
+                    f"used in '{hit[1]}', whose parameter '{name}' hides it; rename the "
+                    "parameter", span)
+
+    def written_as(self, span: Span, default: str) -> str:
+        shown = self.text(span)
+        return f"'{shown}'" if shown and len(shown) <= 40 else default
+
     # ------------------------------------------------------------- expressions
 
     def expression(self) -> Operand:
         """Parse one expression; stop before the first token that cannot continue it."""
-        self.operands, self.stack = [], []
+        self.operands, self.stack, self.opens = [], [], []
+        self.top_bar_closed = None
         want_operand = True
         while True:
             token = self.peek()
@@ -242,6 +378,9 @@ class _Parser:
         while self.stack:
             top = self.stack[-1]
             if isinstance(top, _Open):
+                if top.kind == "apply":
+                    self.close_apply(top, self.peek())
+                    continue
                 raise self.unclosed_error(top, self.peek())
             self.reduce()
         assert len(self.operands) == 1
@@ -249,47 +388,168 @@ class _Parser:
 
     def operand(self, token: Token) -> bool:
         """Handle a token where an operand must start; True if one is still wanted."""
-        if token.kind == NUMBER:
+        kind, text = token.kind, token.text
+        if kind == NUMBER:
             self.advance()
-            self.operands.append((st.Num(token.span, token.text), token.span))
+            if text in VULGAR_FRACTIONS:
+                n, d = VULGAR_FRACTIONS[text]
+                s = token.span
+                node: st.Node = st.Binary(s, "/", st.Num(s, str(n)), st.Num(s, str(d)))
+                self.operands.append((node, s))
+            else:
+                self.operands.append((st.Num(token.span, text), token.span))
             return False
-        if token.kind == NAME:
+        if kind == NAME:
+            return self.name_operand(token)
+        if kind == OP and text in ("(", "["):
             self.advance()
-            name = st.Name(token.span, token.text)
-            if not self.at("("):
-                self.operands.append((name, token.span))
-                return False
-            opener = self.advance()
-            if self.at(")"):
-                span = token.span.to(self.advance().span)
-                self.operands.append((st.Call(span, name, ()), span))
-                return False
-            self.push(_Open("call", opener, token.span, head=name), opener.span)
-            return True
-        if token.kind == OP and token.text in _CLOSER:
-            self.advance()
-            if token.text == "[":
+            if text == "[":
                 self.array_depth += 1
                 if self.array_depth > MAX_DIMENSIONS:
                     raise self.error(f"array literals nested more than {MAX_DIMENSIONS} "
                                      "deep (an array has at most that many dimensions)",
                                      token.span)
-            self.push(_Open("paren" if token.text == "(" else "array", token, token.span),
+            self.push(_Open("paren" if text == "(" else "array", token, token.span),
                       token.span)
             return True
-        if token.kind == OP and token.text in ("+", "-"):
+        if kind == OP and text == "{":
+            prev = self.tokens[self.pos - 1]
+            if not (prev.kind == OP and prev.text in ("^", "**")):
+                raise self.error("braces group an exponent (e^{x}) or a subscript "
+                                 "(h_{t-1}); use '(' and ')' here", token.span)
             self.advance()
-            self.push(_Op(token, "prefix", token.text, _SIGN), token.span)
+            self.push(_Open("paren", token, token.span), token.span)
             return True
-        if token.kind == OP and token.text == "not":
+        if kind == OP and text in _BARS:
+            self.advance()
+            self.push(_Open("bar", token, token.span), token.span)
+            return True
+        if kind == OP and text in ROOTS:
+            self.advance()
+            nxt = self.peek()
+            single = nxt.kind == OP and nxt.text in ("(", *_BARS)
+            self.push(_Open("apply", token, token.span, single=single), token.span)
+            return True
+        op = canonical(text) if kind == OP else ""
+        if op in ("+", "-"):
+            self.advance()
+            self.push(_Op(token, "prefix", op, _SIGN), token.span)
+            return True
+        if op == "not":
             top = self.stack[-1] if self.stack else None
             if isinstance(top, _Op) and top.power > _NOT and top.token is not None:
-                raise self.error(f"'not' cannot follow '{top.token.text}' without parentheses; "
-                                 "write '(not ...)'", token.span)
+                raise self.error(f"'{text}' cannot follow '{top.token.text}' without "
+                                 f"parentheses; write '({text} ...)'", token.span)
             self.advance()
             self.push(_Op(token, "prefix", "not", _NOT), token.span)
             return True
         raise self.expected_expression(token)
+
+    def name_operand(self, token: Token) -> bool:
+        """A name: a value, a call ``f(x)``, or a built-in applied without brackets
+        (``sin x``, ``sin²x``, ``sin⁻¹ x``, ``log₂ x``)."""
+        self.advance()
+        name = token.text
+        bare = (name in BARE_FUNCTIONS or name in LOG_BASES) and not self.shadowed(name)
+        power: st.Node | None = None
+        head_span = token.span
+        found = self.function_power(token) if bare else None
+        if found is not None:
+            name, power, head_span = found
+        written = name
+        if bare and name in LOG_BASES:
+            name = LOG_BASES[name]
+        func = st.Name(head_span, name)
+        # sin(x) is an ordinary call (a parameter sin makes it a product); the other forms
+        # stand for the built-in whatever the scope
+        textbook = found is not None or written != name or not self.at("(")
+        if bare and textbook and (self.at("(") or self.starts_argument(self.peek())):
+            shown = self.written_as(head_span, f"'{name}'")
+            if not self.at("("):
+                shown += " without brackets"
+            self.use_builtin(name, head_span, shown)
+            if written != name:
+                self.use_builtin(written, head_span, shown)
+        if self.at("("):
+            opener = self.advance()
+            if self.at(")") and power is None:
+                span = token.span.to(self.advance().span)
+                self.operands.append((st.Call(span, func, ()), span))
+                return False
+            self.push(_Open("call", opener, token.span, head=func, power=power), opener.span)
+            return True
+        if bare and self.starts_argument(self.peek()):
+            self.push(_Open("apply", token, token.span, head=func, power=power), token.span)
+            return True
+        if found is not None:
+            shown = self.text(head_span) or name
+            raise self.error(f"expected the argument of '{shown}' (as in {shown} x or "
+                             f"{shown}(x)), found {describe(self.peek())}", self.peek().span)
+        self.operands.append((st.Name(token.span, name), token.span))
+        return False
+
+    def function_power(self, token: Token) -> tuple[str, st.Node | None, Span] | None:
+        """The power written after a function's name, ``sin²``, ``sin^2``, ``sin^{2}``,
+        consumed: (the function to apply, the power of its value or None, the span of
+        the name and power). ``sin⁻¹`` is the inverse function asin (with a warning)."""
+        t = self.peek()
+        sign, digits = "", None
+        taken = 0
+        if t.kind == SUP:
+            text = superscript_to_ascii(t.text)
+            sign, digits = (text[0], text[1:]) if text[0] in "+-" else ("", text)
+            taken = 1
+        elif t.kind == OP and t.text in ("^", "**"):
+            toks = self.tokens[self.pos + 1:self.pos + 5]
+            kinds = [(k.kind, canonical(k.text) if k.kind == OP else "") for k in toks]
+            brace = kinds[:1] == [(OP, "{")]
+            i = 1 if brace else 0
+            if len(kinds) > i and kinds[i][1] in ("+", "-"):
+                sign = kinds[i][1]
+                i += 1
+            if len(kinds) > i and kinds[i][0] == NUMBER:
+                digits = toks[i].text
+                i += 1
+                if brace:
+                    if len(kinds) > i and kinds[i] == (OP, "}"):
+                        i += 1
+                    else:
+                        digits = None
+            taken = 1 + i
+        if digits is None or not digits.isdigit():
+            return None
+        end = self.tokens[self.pos + taken - 1].span
+        self.pos += taken
+        name = token.text
+        span = token.span.to(end)
+        shown = self.text(span) or name
+        if sign == "-":
+            if digits.lstrip("0") != "1":
+                raise self.error(f"'{shown}' is ambiguous: only ⁻¹ (the inverse function) "
+                                 f"may follow a function's name; write {name}(x)^-{digits} "
+                                 "for a power of its value", span)
+            inverse = INVERSES.get(name)
+            if inverse is None:
+                raise self.error(f"'{shown}': chaincc has no built-in inverse of '{name}'; "
+                                 f"for the reciprocal write 1/{name}(x)", span)
+            self.warn(f"'{shown}' is read as {inverse}, the inverse function, not as "
+                      f"1/{name}; write {name}(x)^-1 for the reciprocal", span)
+            return inverse, None, span
+        return name, st.Num(end, digits), span
+
+    def starts_argument(self, token: Token) -> bool:
+        """Whether ``token`` starts the argument of a function written without brackets:
+        a number, a name, a bar, a root, or a sign written against what follows it."""
+        if token.kind in (NUMBER, NAME):
+            return True
+        if token.kind != OP:
+            return False
+        if token.text in _BARS or token.text in ROOTS:
+            return True
+        if canonical(token.text) in ("+", "-"):
+            nxt = self.tokens[self.pos + 1]
+            return nxt.kind in (NUMBER, NAME) and _adjacent(token, nxt)
+        return False
 
     def expected_expression(self, found: Token) -> ChainccError:
         if found.kind in (EOF, NEWLINE):
@@ -299,6 +559,10 @@ class _Parser:
             prev = self.tokens[self.pos - 1]
             return self.error(f"expected an expression after '{prev.text}', found "
                               f"{describe(found)}", prev.span)
+        prev = self.tokens[self.pos - 1]
+        hint = operator_hint(prev.text, found.text, _adjacent(prev, found) and prev.kind == OP)
+        if hint is not None:                                                    # x^^2
+            return self.error(hint, prev.span.to(found.span))
         return self.error(f"expected an expression, found {describe(found)}", found.span)
 
     def after_operand(self, token: Token) -> bool:
@@ -306,12 +570,14 @@ class _Parser:
 
         Sets ``operands_complete`` to say whether an operand is complete afterwards.
         """
+        self.end_applications(token)
         self.operands_complete = True
         kind, text = token.kind, token.text
+        op = canonical(text) if kind == OP else ""
         if kind == SUP:
             self.advance()
             self.superscript(token)
-        elif kind == OP and text == "'":
+        elif kind == OP and text in ("'", "ᵀ"):
             self.advance()
             node, extent = self.operands.pop()
             span = extent.to(token.span)
@@ -321,21 +587,23 @@ class _Parser:
             base, extent = self.operands.pop()
             self.push(_Open("index", token, extent, head=base), token.span)
             self.operands_complete = False
-        elif kind in (NUMBER, NAME) or (kind == OP and text == "("):
+        elif kind in (NUMBER, NAME) or (kind == OP and text in ("(", *ROOTS)):
             # Juxtaposition: the token is left for the operand step that follows.
             self.push_binary(None, _ARITH, "*", _MUL, False)
             self.operands_complete = False
-        elif kind == OP and text in _BINARY:
+        elif kind == OP and text in _BARS:
+            self.bar_after_operand(token)
+        elif kind == OP and op in _BINARY:
             self.advance()
-            self.push_binary(token, *_BINARY[text])
+            self.push_binary(token, *_BINARY[op])
             self.operands_complete = False
-        elif kind == OP and text in (")", "]"):
+        elif kind == OP and text in (")", "]", "}"):
             self.close(token)
         elif kind == OP and text == ",":
             opener = self.reduce_to_open()
             if opener is None:
                 return False
-            if opener.kind == "paren":
+            if opener.kind in ("paren", "bar"):
                 raise self.unclosed_error(opener, token)
             self.advance()
             opener.items.append(self.operands.pop()[0])
@@ -344,18 +612,215 @@ class _Parser:
             return False
         return True
 
+    # ------------------------------------------------------ superscripts
+
     def superscript(self, token: Token) -> None:
         node, extent = self.operands.pop()
+        exponent = self.superscript_exponent(token)
+        span = extent.to(token.span)
+        self.operands.append((st.Binary(span, "^", node, exponent,
+                                        word_base=_word(node, extent)), span))
         text = superscript_to_ascii(token.text)
+        if text.startswith("(") and text.endswith(")") and (
+                text[1:-1].isdigit() or text[1:-1].isalpha()):
+            base = self.text(extent) or "x"
+            self.warn(f"{base}{token.text} is read as the power {base}^{text[1:-1]}; a "
+                      "bracketed superscript often marks a label or a derivative (for a "
+                      f"label, write a name such as {base}_{text[1:-1]})", token.span)
+
+    def superscript_exponent(self, token: Token) -> st.Node:
+        """The exponent a superscript spells: ``²`` 2, ``⁻¹`` -1, ``ⁿ`` n, ``²ⁿ`` 2·n,
+        ``⁽ⁿ⁺¹⁾`` n+1 (the lexer has checked where signs and brackets stand)."""
         s = token.span
-        exponent: st.Node
-        if text[0] in "+-":
-            digits = Span(s.file, s.line, s.col + 1, s.end_line, s.end_col)
-            exponent = st.Unary(s, text[0], st.Num(digits, text[1:]))
+        text = superscript_to_ascii(token.text)
+
+        def span(i: int, j: int) -> Span:
+            return Span(s.file, s.line, s.col + i, s.line, s.col + j)
+
+        def atom(i: int) -> tuple[st.Node, int]:
+            j = i + 1
+            if text[i].isdigit():
+                while j < len(text) and text[j].isdigit():
+                    j += 1
+                return st.Num(span(i, j), text[i:j]), j
+            while j < len(text) and text[j].isalpha():
+                j += 1
+            return st.Name(span(i, j), text[i:j]), j
+
+        def product(i: int, outer: bool) -> tuple[st.Node, int]:
+            start = i
+            node: st.Node | None = None
+            while i < len(text) and text[i] not in "+-)":
+                if text[i] == "(":
+                    assert outer
+                    part, i = group(i)
+                else:
+                    part, i = atom(i)
+                node = part if node is None else \
+                    st.Binary(span(start, i), "*", node, part, implicit=True)
+            assert node is not None
+            return node, i
+
+        def signed(i: int, outer: bool) -> tuple[st.Node, int]:
+            if text[i] in "+-":
+                node, j = product(i + 1, outer)
+                return st.Unary(span(i, j), text[i], node), j
+            return product(i, outer)
+
+        def group(i: int) -> tuple[st.Node, int]:
+            node, i = signed(i + 1, False)
+            while text[i] in "+-":
+                op = text[i]
+                right, j = product(i + 1, False)
+                node = st.Binary(span(0, j), op, node, right)
+                i = j
+            assert text[i] == ")"
+            return node, i + 1
+
+        node, end = signed(0, True)
+        assert end == len(text)
+        return node
+
+    # ---------------------------------------------- bare function application
+
+    def end_applications(self, token: Token) -> None:
+        """Close every function or root applied without brackets whose argument ends at
+        ``token``: the argument is the run of atoms written without spaces between them
+        (each with its exponents, indices and transposes), ending at a space, an
+        operator, a comma or closing bracket, and at another function's name."""
+        while self.opens and self.opens[-1].kind == "apply":
+            top = self.opens[-1]
+            if not self.ends_argument(top, token):
+                return
+            self.close_apply(top, token)
+
+    def ends_argument(self, opener: _Open, token: Token) -> bool:
+        if opener.single:
+            return True
+        kind, text = token.kind, token.text
+        if kind == SUP or (kind == OP and text in ("'", "ᵀ", "[", "^", "**")):
+            return False
+        if not _adjacent(self.tokens[self.pos - 1], token):
+            return True
+        if kind == NUMBER:
+            return False
+        if kind == NAME:
+            return self.is_function(text)
+        if kind == OP and text in ("(", *ROOTS):
+            return False
+        if kind == OP and text in _BARS:
+            bar = opener.bar
+            return bar is not None and bar.token.text == text
+        return True
+
+    def close_apply(self, opener: _Open, token: Token) -> None:
+        while isinstance(self.stack[-1], _Op):
+            self.reduce()
+        self.pop_open(opener)
+        arg, extent = self.operands.pop()
+        span = opener.start.to(extent)
+        node: st.Node
+        sign = opener.token.text
+        if sign in ROOTS:
+            if sign == "∛":
+                self.use_builtin("cbrt", span, self.written_as(span, "'∛'"))
+                node = st.Call(span, st.Name(opener.token.span, "cbrt"), (arg,))
+            else:
+                node = st.Binary(span, "^", arg, st.Num(opener.token.span,
+                                                         "0.5" if sign == "√" else "0.25"))
+            self.root_warning(sign, arg, extent)
         else:
-            exponent = st.Num(s, text)
-        span = extent.to(s)
-        self.operands.append((st.Binary(span, "^", node, exponent), span))
+            assert isinstance(opener.head, st.Name)
+            node = st.Call(span, opener.head, (arg,))
+            if opener.power is not None:
+                node = st.Binary(span, "^", node, opener.power)
+        self.operands.append((node, span))
+        head = sign if opener.head is None else self.text(opener.head.span)
+        inside = self.text(extent)
+        if head is None or inside is None or opener.single:
+            return
+        reading = f"{head}({inside})"
+        if not _adjacent(self.tokens[self.pos - 1], token):
+            if token.kind == NUMBER or (token.kind == OP and token.text == "(") or (
+                    token.kind == NAME and not self.is_function(token.text)):
+                self.ended[id(node)] = ("space", reading, head, extent)
+        elif token.kind == OP and canonical(token.text) == "/":
+            self.ended[id(node)] = ("slash", reading, head, extent)
+
+    def root_warning(self, sign: str, arg: st.Node, extent: Span) -> None:
+        """``√2x`` is √(2x), as ``sin 2x`` is sin(2x); a reader may mean √2·x."""
+        if not (isinstance(arg, st.Binary) and arg.implicit and extent == arg.span):
+            return
+        first = arg
+        while isinstance(first, st.Binary) and first.implicit:
+            first = first.left
+        inside = self.text(extent)
+        head = self.text(first.span)
+        if inside is None or head is None:
+            return
+        rest = inside[len(head):].strip() if inside.startswith(head) else None
+        if not rest:
+            return
+        self.warn(f"read as {sign}({inside}); write {sign}{head}·{rest} if that is meant",
+                  extent)
+
+    # ------------------------------------------------------------- bars
+
+    def bar_after_operand(self, token: Token) -> None:
+        """A bar after an operand closes the innermost open bar of its kind; with none
+        open it opens one by juxtaposition (``2|x|``). A bar that closed while it could
+        have opened one makes a later juxtaposed opening bar in the same bracket
+        ambiguous (``|a|b|c|``): that is an error, never a guess."""
+        opener = self.opens[-1] if self.opens else None
+        nxt = self.tokens[self.pos + 1]
+        openable = _adjacent(token, nxt) and (
+            nxt.kind in (NUMBER, NAME)
+            or (nxt.kind == OP and nxt.text in ("(", "[", *ROOTS)))
+        if opener is not None and opener.kind == "bar" and opener.token.text == token.text:
+            self.advance()
+            while isinstance(self.stack[-1], _Op):
+                self.reduce()
+            self.pop_open(opener)
+            inner, _ = self.operands.pop()
+            span = opener.start.to(token.span)
+            builtin = _BARS[token.text]
+            self.use_builtin(builtin, span, self.written_as(span, f"'{token.text}…'"))
+            self.operands.append((st.Call(span, st.Name(opener.token.span, builtin),
+                                          (inner,)), span))
+            if openable:
+                self.set_bar_closed(token)
+            return
+        if not openable:
+            if opener is not None and opener.kind == "bar":
+                raise self.error(f"closing '{token.text}' does not match the "
+                                 f"'{opener.token.text}' at {_where(opener.token)}",
+                                 token.span)
+            what = "an absolute value: |x| or abs(x)" if token.text == "|" else \
+                "a norm: ‖v‖ or norm(v)"
+            raise self.error(f"unmatched '{token.text}' (it opens or closes {what})",
+                             token.span)
+        earlier = self.bar_closed()
+        if earlier is not None:
+            raise self.error(
+                f"ambiguous '{token.text}': with the '{earlier.text}' at {_where(earlier)} it "
+                "could also be read as one absolute value inside another; write abs(…) "
+                f"for one of them, or put '·' before the '{token.text}' that opens",
+                token.span)
+        self.push_binary(None, _ARITH, "*", _MUL, False)
+        self.operands_complete = False
+
+    def bar_closed(self) -> Token | None:
+        level = self.opens[-1].level if self.opens else None
+        return self.top_bar_closed if level is None else level.bar_closed
+
+    def set_bar_closed(self, token: Token) -> None:
+        level = self.opens[-1].level if self.opens else None
+        if level is None:
+            self.top_bar_closed = token
+        else:
+            level.bar_closed = token
+
+    # ---------------------------------------------------------- operators
 
     def push_binary(self, token: Token | None, family: str, op: str, power: int,
                     right_assoc: bool) -> None:
@@ -374,16 +839,38 @@ class _Parser:
                   token.span if token is not None else self.peek().span)
 
     def push(self, entry: _Op | _Open, span: Span) -> None:
-        """Push a pending operator or bracket. Pending operators (signs, exponents, an
-        operator before a bracket) and open brackets may each nest ``MAX_NESTING`` deep
-        (the lexer counts brackets), so ``1*(1*(...x))`` nests one level per bracket."""
+        """Push a pending operator or group. Pending operators (signs, exponents, an
+        operator before a bracket), open brackets, and bars and bare applications may
+        each nest ``MAX_NESTING`` deep (the lexer counts brackets), so ``1*(1*(...x))``
+        nests one level per bracket."""
         if isinstance(entry, _Op):
             if self.pending_ops >= MAX_NESTING:
                 raise self.error(f"expression nested more than {MAX_NESTING:,} levels deep "
                                  "(signs, exponents and operators waiting for their right "
                                  "operand)", span)
             self.pending_ops += 1
+        else:
+            outer = self.opens[-1] if self.opens else None
+            if entry.kind in ("bar", "apply"):
+                if self.groups >= MAX_NESTING:
+                    raise self.error(f"expression nested more than {MAX_NESTING:,} levels "
+                                     "deep (bars and functions applied without brackets)",
+                                     span)
+                self.groups += 1
+                entry.level = outer.level if outer is not None else None
+                if outer is not None:
+                    entry.bar = outer if outer.kind == "bar" else outer.bar
+            else:
+                entry.level = entry
+            self.opens.append(entry)
         self.stack.append(entry)
+
+    def pop_open(self, opener: _Open) -> None:
+        assert self.stack[-1] is opener and self.opens[-1] is opener
+        self.stack.pop()
+        self.opens.pop()
+        if opener.kind in ("bar", "apply"):
+            self.groups -= 1
 
     def reduce(self) -> None:
         op = self.stack.pop()
@@ -404,8 +891,60 @@ class _Parser:
             elif op.family == _BOOL:
                 node = st.BoolOp(span, op.op, left, right)
             else:
-                node = st.Binary(span, op.op, left, right, op.implicit)
+                power = op.op == "^"
+                node = st.Binary(span, op.op, left, right, op.implicit,
+                                 power and _word(left, left_extent),
+                                 power and _word(right, right_extent))
+                if op.token is not None and op.op in ("/", "^"):
+                    self.written[id(node)] = (op.token.span, right_extent)
+                self.juxtaposition_warnings(op, left, left_extent, right_extent)
         self.operands.append((node, span))
+
+    def juxtaposition_warnings(self, op: _Op, left: st.Node, left_extent: Span,
+                               right_extent: Span) -> None:
+        """Warn where juxtaposition follows a ``/`` or a ``^`` exponent (``x/2y`` is
+        (x/2)·y, ``x^2y`` is x^2·y), or where a bare function's argument ended before a
+        factor (``sin x y``) or a ``/`` (``sin x/2``)."""
+        ended = self.ended.get(id(left))
+        if ended is not None and left_extent == left.span:
+            reason, reading, head, arg = ended
+            right = self.text(right_extent)
+            inside = self.text(arg)
+            between = self.text(arg, right_extent)
+            if right is not None and inside is not None and between is not None:
+                if reason == "space" and op.implicit:
+                    self.warn(f"read as {reading}·{right}; write {head}({between}) if that "
+                              "is meant", arg.to(right_extent))
+                elif reason == "slash" and op.op == "/" and not op.implicit:
+                    self.warn(f"read as {reading}/{right}; write {head}({between}) if "
+                              "that is meant", arg.to(right_extent))
+        if not op.implicit:
+            return
+        target = left
+        while isinstance(target, st.Unary) and target.span.end_col == left.span.end_col:
+            target = target.operand
+        written = self.written.get(id(target))
+        if not isinstance(target, st.Binary) or written is None or left_extent != left.span \
+                or target.span != Span(left.span.file, target.span.line, target.span.col,
+                                       left.span.end_line, left.span.end_col):
+            return
+        op_span, divisor = written
+        whole = self.text(left_extent)
+        right = self.text(right_extent)
+        base = self.text(left_extent, Span(op_span.file, op_span.line, op_span.col,
+                                          op_span.line, op_span.col))
+        spelled = self.text(op_span)
+        joined = self.text(divisor, right_extent)
+        if None in (whole, right, base, spelled, joined):
+            return
+        if target.op == "/":
+            reading = f"({whole})·{right}"
+        else:
+            reading = f"{whole}·{right}"
+        self.warn(f"read as {reading}; write {base}{spelled}({joined}) if that is meant",
+                  divisor.to(right_extent))
+
+    # ---------------------------------------------------------- brackets
 
     def reduce_to_open(self) -> _Open | None:
         while self.stack and isinstance(self.stack[-1], _Op):
@@ -413,20 +952,17 @@ class _Parser:
         return self.innermost_open()
 
     def innermost_open(self) -> _Open | None:
-        for entry in reversed(self.stack):
-            if isinstance(entry, _Open):
-                return entry
-        return None
+        return self.opens[-1] if self.opens else None
 
     def close(self, closer: Token) -> None:
         opener = self.reduce_to_open()
         if opener is None:
             raise self.error(f"unmatched '{closer.text}'", closer.span)
-        if _CLOSER[opener.token.text] != closer.text:
+        if _MATCH[opener.token.text] != closer.text:
             raise self.error(f"closing '{closer.text}' does not match the "
                              f"'{opener.token.text}' at {_where(opener.token)}", closer.span)
         self.advance()
-        self.stack.pop()
+        self.pop_open(opener)
         node, extent = self.operands.pop()
         span = opener.start.to(closer.span)
         if opener.kind == "paren":
@@ -438,6 +974,8 @@ class _Parser:
         if opener.kind == "call":
             assert isinstance(opener.head, st.Name)
             result: st.Node = st.Call(span, opener.head, items)
+            if opener.power is not None:
+                result = st.Binary(span, "^", result, opener.power)
         elif opener.kind == "index":
             assert opener.head is not None
             result = st.Index(span, opener.head, items)
@@ -446,13 +984,44 @@ class _Parser:
         self.operands.append((result, span))
 
     def unclosed_error(self, opener: _Open, found: Token) -> ChainccError:
-        closer = _CLOSER[opener.token.text]
-        expected = f"'{closer}'" if opener.kind == "paren" else f"',' or '{closer}'"
-        return self.bracket_error(
+        closer = _MATCH[opener.token.text]
+        if opener.kind == "bar" and found.kind in (EOF, NEWLINE):
+            what = "an absolute value is |x| or abs(x)" if closer == "|" else \
+                "a norm is ‖v‖ or norm(v)"
+            return self.error(f"'{opener.token.text}' was never closed ({what})",
+                              opener.token.span)
+        expected = f"'{closer}'" if opener.kind in ("paren", "bar") else f"',' or '{closer}'"
+        err = self.bracket_error(
             opener.token, found,
             f"{expected} to close the '{opener.token.text}' at {_where(opener.token)}")
+        if found.kind == OP and found.text == "=" and err.span == found.span:
+            return self.error(err.message + SINGLE_EQUALS, found.span)   # where(x = 0, ...)
+        return err
+
+
+def word_exponent_warning(node: st.Binary, parts: Sequence[str],
+                          source: Source | None) -> SourceWarning:
+    """The warning for ``e^xy`` read as ``e^x·y`` (the word ``xy`` split into ``parts``),
+    located at the word."""
+    word = node.right
+    assert isinstance(word, st.Name)
+    s = node.span
+    line = source.line_text(s.line) if source is not None else ""
+    written = line[word.span.col - 1:word.span.end_col - 1] if word.span.line == s.line \
+        else ""
+    base = line[s.col - 1:word.span.col - 1].strip() if word.span.line == s.line else ""
+    if not written or not base:
+        written, base = "".join(parts), "…^"
+    reading = f"{base}{parts[0]}·" + "·".join(parts[1:])
+    return SourceWarning(f"read as {reading}; write {base}({written}) if that is meant",
+                         word.span, source)
 
 
 def parse(source: Source) -> st.Module:
-    """Parse a whole source file. Raises ChainccError, located, on any syntax error."""
+    """Parse a whole source file. Raises ChainccError, located, on any syntax error; the
+    warnings (forms read one way that a reader might read another) are in
+    ``Module.warnings``. A LaTeX source is read by ``latex.py``."""
+    if source.syntax == "latex":
+        from .latex import parse_latex
+        return parse_latex(source)
     return _Parser(source).module()

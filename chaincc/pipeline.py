@@ -8,6 +8,7 @@ Backends (Numba, LLVM, C, CUDA) take it from there.
 from __future__ import annotations
 
 from .adjoint import jacobian, value_and_grad
+from .diagnostics import SourceWarning, in_order
 from .ir import Program
 from .optimize import count_ops
 from .source import Source
@@ -44,8 +45,15 @@ def differentiate(fwd: Program) -> Compiled:
     return Compiled(fwd)
 
 
-def pipeline(src: Source) -> list[Compiled]:
-    """Parse and lower every function of a source; each is differentiated on first use."""
+def pipeline(src: Source, warnings: list[SourceWarning] | None = None) -> list[Compiled]:
+    """Parse and lower every function of a source; each is differentiated on first use.
+    ``warnings``, when given, receives the source's warnings (from parsing and lowering),
+    each once, in source order."""
     from .lower import lower_module
     from .parser import parse
-    return [differentiate(f) for f in lower_module(parse(src), src)]
+    module = parse(src)
+    found = list(module.warnings)
+    compiled = [differentiate(f) for f in lower_module(module, src, found)]
+    if warnings is not None:
+        warnings.extend(in_order(found))
+    return compiled

@@ -226,7 +226,25 @@ class _Interpreter:
         assert len(values) == 1
         return values[0]
 
+    def word_parts(self, word: S.Node, scope: Scope) -> list[str] | None:
+        assert isinstance(word, S.Name)
+        if self.resolve(word.id, scope) is not None:
+            return None
+        parts = self.split(word.id, scope)
+        if parts is None or any(self.callable_(p, scope) for p in parts):
+            return None
+        return parts
+
+    def word_power(self, node: S.Binary, scope: Scope) -> S.Node:
+        """``xy²`` is ``x·y²`` and ``e^xy`` is ``(e^x)·y`` where the word is no name but
+        splits into names (docs/language.md, "Textbook notation")."""
+        base = self.word_parts(node.left, scope) if node.word_base else None
+        exponent = self.word_parts(node.right, scope) if node.word_exponent else None
+        return S.split_words(node, base, exponent) if base or exponent else node
+
     def visit(self, node: S.Node, scope: Scope, tasks: list, values: list) -> None:
+        if isinstance(node, S.Binary) and (node.word_base or node.word_exponent):
+            node = self.word_power(node, scope)
         if isinstance(node, S.Num):
             values.append(R.const(R.mpf(node.text)))
         elif isinstance(node, S.Name):

@@ -10,6 +10,8 @@ from pathlib import Path
 # as soon as it passes the limit, so ``chaincc compile /dev/zero`` ends at once.
 MAX_SOURCE_BYTES = 1 << 20
 _CHUNK = 1 << 16
+# How a source is written: chaincc's text syntax, or LaTeX math (read by latex.py).
+SYNTAXES = ("text", "latex")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Source:
 
     name: str
     text: str
+    syntax: str = "text"          # "text" (docs/language.md) or "latex" (latex.py)
     lines: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +56,9 @@ class Source:
         if not isinstance(self.text, str):
             raise TypeError(f"a source must be a str, a pathlib.Path or a SymPy expression, "
                             f"not {type(self.text).__name__}")
+        if self.syntax not in SYNTAXES:
+            raise ValueError(f"syntax must be one of {', '.join(map(repr, SYNTAXES))}, not "
+                             f"{self.syntax!r}")
         object.__setattr__(self, "name", display_name(self.name))
         object.__setattr__(self, "lines", tuple(self.text.split("\n")))
         _check_text(self)
@@ -88,9 +94,11 @@ def _check_text(src: Source) -> None:
                        "(a source is UTF-8 text)", src.span(n, e.start + 1), src) from None
 
 
-def read_source(path: str | os.PathLike[str], name: str | None = None) -> Source:
-    """The source in the file at ``path``, named ``name`` (default: the path). Reads at
-    most ``MAX_SOURCE_BYTES`` (and one byte more, to know it is over); an unreadable,
+def read_source(path: str | os.PathLike[str], name: str | None = None,
+                syntax: str | None = None) -> Source:
+    """The source in the file at ``path``, named ``name`` (default: the path), in
+    ``syntax`` (default: "latex" for a ``.tex`` file, else "text"). Reads at most
+    ``MAX_SOURCE_BYTES`` (and one byte more, to know it is over); an unreadable,
     oversized or non-UTF-8 file is a ``ChainccError`` located in that file."""
     from .diagnostics import fail
     shown = display_name(name if name is not None else os.fspath(path))
@@ -119,4 +127,6 @@ def read_source(path: str | os.PathLike[str], name: str | None = None) -> Source
         shown_text = Source(shown, data.decode("utf-8", "replace"))
         raise fail(f"invalid UTF-8 (byte 0x{data[e.start]:02X}); a source is UTF-8 text",
                    Span(shown, line, col, line, col + 1), shown_text) from None
-    return Source(shown, text)
+    if syntax is None:
+        syntax = "latex" if os.fspath(path).lower().endswith(".tex") else "text"
+    return Source(shown, text, syntax)

@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from . import __version__, cache
-from .diagnostics import ChainccError
+from .diagnostics import ChainccError, SourceWarning
 from .ir import Program
 from .optimize import count_selections
 from .pipeline import Compiled, pipeline
@@ -52,7 +52,7 @@ class Unit:
         """The disk cache's key for a source: its name and text, the chaincc package's
         code, the cache format and the Numba and llvmlite versions."""
         return cache.digest(*cache.versions(), cache.package_digest(), source.name,
-                            source.text)
+                            source.text, source.syntax)
 
     @classmethod
     def build(cls, source: Source) -> Unit:
@@ -60,12 +60,14 @@ class Unit:
         meta = cache.read_meta(key, required=("functions",))
         if meta is not None:
             return cls(source, None, meta, key)
-        compiled = pipeline(source)
-        return cls.from_compiled(source, compiled, key)
+        found: list[SourceWarning] = []
+        compiled = pipeline(source, found)
+        return cls.from_compiled(source, compiled, key, found)
 
     @classmethod
     def from_compiled(cls, source: Source, compiled: list[Compiled],
-                      key: str | None = None) -> Unit:
+                      key: str | None = None,
+                      warnings: list[SourceWarning] | None = None) -> Unit:
         """A unit of lowered functions. What needs a function's fused program (its
         operation counts and scalar kernels) is added per function, when first asked
         for (see ``detail``)."""
@@ -76,7 +78,10 @@ class Unit:
              "params": [p.name for p in c.forward.params],
              "shapes": [list(p.shape) for p in c.forward.params],
              "out_shape": list(c.forward.output("value").shape), "line": c.forward.line}
-            for c in compiled]}
+            for c in compiled],
+            # the source's warnings, kept so that a compile from the cache reports them too
+            "warnings": [[w.message, w.span.line, w.span.col, w.span.end_line,
+                          w.span.end_col] for w in warnings or ()]}
         if key is not None:
             cache.write_meta(key, meta)
         return cls(source, compiled, meta, key)
@@ -170,6 +175,14 @@ class Unit:
             if index_key and (entry is None or entry["object"] != object_key):
                 cache.write_meta(index_key, {"object": object_key})
         return llvm.Kernel(obj, f"{fname}_{kind}", kind)
+
+    @property
+    def warnings(self) -> tuple[SourceWarning, ...]:
+        """The source's warnings (forms read one way that a reader might read another),
+        in source order."""
+        from .source import Span
+        return tuple(SourceWarning(message, Span(self.source.name, *where), self.source)
+                     for message, *where in self.meta.get("warnings", ()))
 
     @property
     def names(self) -> list[str]:

@@ -225,7 +225,7 @@ def test_array_parameters_and_routing_through_max() -> None:
     for (i, j), g in np.ndenumerate(gX):
         assert printed[f"∂loss/∂X[{i},{j}]"] == pytest.approx(g)
     assert printed["∂loss/∂y"] == pytest.approx(gy)
-    assert "W_{0,0}" in fn.explain(format="latex")
+    assert "W[0,0]" in fn.explain(format="latex")        # an element, as LaTeX reads it
 
 
 # ------------------------------------------------------------- large programs
@@ -372,8 +372,11 @@ def test_api_errors() -> None:
     with pytest.raises(chaincc.ChainccError, match="must be a number"):
         fn.explain(at={"x": 1, "y": [1, 2]})
     vec = chaincc.compile("g(x[2]) = [x[0]², x[1]]")
-    with pytest.raises(chaincc.ChainccError, match="vector-valued"):
-        vec.explain()
+    assert "is vector-valued, with 2 outputs g[0] to g[1]" in vec.explain()
+    with pytest.raises(chaincc.ChainccError, match="out of range"):
+        vec.explain(output=2)
+    with pytest.raises(chaincc.ChainccError, match="scalar function"):
+        fn.explain(output=0)
     assert vec._repr_latex_().startswith("$$g")
 
 
