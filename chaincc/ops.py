@@ -161,10 +161,11 @@ def power(m: Machine, b: Any, p: sp.Basic, pv: Any) -> Any:
         for _ in range(abs(int(p)) - 1):
             acc = m.mul(acc, b)
         return acc if p > 0 else m.div(m.num(1.0), acc)
+    # + 0.0: pow(-0, ±1/2) is +0 and +inf, where sqrt(-0) is -0
     if p == half:
-        return m.call("sqrt", b)
+        return m.add(m.call("sqrt", b), m.num(0.0))
     if p == -half:
-        return m.div(m.num(1.0), m.call("sqrt", b))
+        return m.div(m.num(1.0), m.add(m.call("sqrt", b), m.num(0.0)))
     return m.call("pow", b, pv)
 
 

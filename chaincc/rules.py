@@ -54,7 +54,10 @@ def _pow(e: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
         elif p == -half:
             d = -half * a * t ** 3
         else:
-            d = a * p * b ** (p - 1)
+            # unevaluated: with a = b (an adjoint that is the base itself) SymPy would
+            # combine b·b^(p-1) into b^p, 0 where the kernel's 0·inf is nan
+            d = sp.Mul(a, p * b ** (p - 1), evaluate=False) if a == b else \
+                a * p * b ** (p - 1)
         out.append((b, d))
     if isinstance(p, S):
         out.append((p, a * t * sp.log(b)))

@@ -379,6 +379,10 @@ def test_a_sum_of_constants_folds_in_float64_from_left_to_right() -> None:
     # a constant element of logsumexp: SymPy split exp(844464.6 - m) into 2e366746·exp(-m)
     ("f(t, e) = logsumexp(pow(0.5 + ([4.5, e, t])^2, 4.5))",
      {"t": -0.19142621173708685, "e": 1.702411031240715}),
+    # (-0)^-0.5 is +inf, as C's pow gives it (1/sqrt(-0) is -inf)
+    ("f(w) = (ceil(w))^-0.5", {"w": -0.4178987928294746}),
+    # z·z^(1/3) at 0: SymPy combined the adjoint z with z^(-2/3) into z^(1/3)/3, 0 not nan
+    ("f(z, x) = ([0.001, z]^(1/3) + x) @ [2, z]", {"z": 0.0, "x": 1.5}),
     # s = h/(1 + norm²): explain's formula n·h/n was h, the kernels' 0·(0/0) is nan
     ("s = h/(1 + norm([h, h])^2)\nf(h) = sum(ln(softmax([s, s, s]) + 0.25))", {"h": 0.0}),
 ])

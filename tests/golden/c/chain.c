@@ -17,7 +17,7 @@ double f(double x)
 {
     const double _t1 = 2.0 * x;  /* h */
     const double _t2 = _t1 * _t1;  /* g */
-    const double _t3 = sqrt(_t2);
+    const double _t3 = sqrt(_t2) + 0.0;
     return _t3;
 }
 
@@ -25,7 +25,7 @@ double f_value_and_grad(double x, double *CHAINCC_RESTRICT grad)
 {
     const double _t1 = 2.0 * x;  /* h */
     const double _t2 = _t1 * _t1;  /* g */
-    const double _t3 = sqrt(_t2);
+    const double _t3 = sqrt(_t2) + 0.0;
     const double _t4 = 0.5 / _t3;
     const double _t5 = 2.0 * _t1 * _t4;
     const double _t6 = 2.0 * _t5;
@@ -50,7 +50,7 @@ void f_batch(size_t n, const double *CHAINCC_RESTRICT x, double *CHAINCC_RESTRIC
         }
         for (ptrdiff_t _j = 0; _j < _m; ++_j) {  /* libm calls */
             const ptrdiff_t _i = _b + _j;
-            const double _t3 = sqrt(_t2[_j]);
+            const double _t3 = sqrt(_t2[_j]) + 0.0;
             value[_i] = _t3;
         }
     }
@@ -74,7 +74,7 @@ void f_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT x,
         }
         for (ptrdiff_t _j = 0; _j < _m; ++_j) {  /* libm calls */
             const ptrdiff_t _i = _b + _j;
-            _t3[_j] = sqrt(_t2[_j]);
+            _t3[_j] = sqrt(_t2[_j]) + 0.0;
             value[_i] = _t3[_j];
         }
         for (ptrdiff_t _j = 0; _j < _m; ++_j) {  /* arithmetic, vectorisable */
