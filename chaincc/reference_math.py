@@ -55,13 +55,17 @@ NEAR_TIES = 0
 OVERFLOWS = 0
 
 # Periodic functions of arguments this large depend on the argument's last float64 bits
-# (its rounding error is beyond 2^-28 in absolute terms): counted, as near ties are.
+# (its rounding error is beyond 2^-32 in absolute terms, and a derivative multiplies
+# it): counted, as near ties are.
 ILL_CONDITIONED = 0
 _PERIODIC = frozenset({"sin", "cos", "tan"})
 # where a function's domain ends (for |x|, but x itself for acosh and log1p): a value
 # rounded onto the edge or across it decides between a number, ±inf and nan
-_EDGE_OF_DOMAIN = {"asin": ONE, "acos": ONE, "atanh": ONE, "acosh": ONE, "log1p": -ONE}
-_LARGE = mpmath.mpf(2) ** 24
+_EDGE_OF_DOMAIN = {"asin": ONE, "acos": ONE, "atanh": ONE, "acosh": ONE, "log1p": -ONE,
+                   # and 0, where the derivative is infinite (a tiny value rounded to 0)
+                   "sqrt": ZERO, "cbrt": ZERO, "log": ZERO, "ln": ZERO, "log2": ZERO,
+                   "log10": ZERO}
+_LARGE = mpmath.mpf(2) ** 20
 
 
 def reset_counts() -> None:

@@ -58,7 +58,7 @@ class Result:
     grads: tuple[np.ndarray, ...] = ()
     error: str | None = None
     near_tie: bool = False          # (the reference) a decision at a near tie was taken
-    ill_conditioned: bool = False   # (the reference) sin/cos/tan of an argument > 2^24
+    ill_conditioned: bool = False   # (the reference) sin/cos/tan of an argument > 2^20
     overflowed: bool = False        # (the reference) a value beyond float64's range
 
 
@@ -105,7 +105,7 @@ def excused(bad: tuple[str, str], want: Result, huge: bool = False) -> str | Non
     """Why a disagreement is not a fault of the path, or None. ``near-tie``: the
     reference took a decision (a comparison, max/min, floor/ceil) within rounding of a
     tie, where float64 may decide the other way. ``ill-conditioned``: sin, cos or tan of
-    an argument beyond 2^24, which depends on the argument's last float64 bits.
+    an argument beyond 2^20, which depends on the argument's last float64 bits.
     ``overflow``: a derivative at a point where a value overflowed float64 (the
     reference's ±inf), where the kernel's program holds values beyond HUGE (``huge``),
     or a derivative that is ±inf on one side and nan on the other:
