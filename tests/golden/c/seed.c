@@ -34,12 +34,11 @@ double f_value_and_grad(double x, double y, double *CHAINCC_RESTRICT grad)
     const double _t7 = 2.0 * _t4 * x;
     const double _t8 = _t6 + _t7;
     const double _t9 = y * y;
-    const double _t10 = 3.0 * _t9;
-    const double _t11 = _t10 * _t3;
-    const double _t12 = _t4 * x;
-    const double _t13 = _t11 + _t12;
+    const double _t10 = _t4 * x;
+    const double _t11 = 3.0 * _t3 * _t9;
+    const double _t12 = _t10 + _t11;
     grad[0] = _t8;
-    grad[1] = _t13;
+    grad[1] = _t12;
     return _t5;
 }
 
@@ -82,12 +81,11 @@ void f_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT x,
         const double _t7 = 2.0 * _t4 * _p0;
         const double _t8 = _t6 + _t7;
         const double _t9 = _p1 * _p1;
-        const double _t10 = 3.0 * _t9;
-        const double _t11 = _t10 * _t3;
-        const double _t12 = _t4 * _p0;
-        const double _t13 = _t11 + _t12;
+        const double _t10 = _t4 * _p0;
+        const double _t11 = 3.0 * _t3 * _t9;
+        const double _t12 = _t10 + _t11;
         value[_i] = _t5;
         grad_x[_i] = _t8;
-        grad_y[_i] = _t13;
+        grad_y[_i] = _t12;
     }
 }

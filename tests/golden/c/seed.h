@@ -11,7 +11,7 @@ extern "C" {
 /*
  * f(x, y), line 14 of samples/seed.txt
  * parameters: x, y
- * operations: forward 6, value and gradient 15 (13 temporaries)
+ * operations: forward 6, value and gradient 15 (12 temporaries)
  * f_value_and_grad: the gradient in grad[0..1], in parameter order
  * batch: n points, each point's values contiguous; no output may overlap another or an input
  */
