@@ -421,3 +421,25 @@ def test_the_reference_flags_ill_conditioned_and_overflowing_points() -> None:
     got_inf = ("inf-mismatch", "d/dv[0] got -inf, want -6.527530782263785e+128")
     assert diffcheck.excused(got_inf, calm, huge=True) == "overflow"
     assert diffcheck.excused(got_inf, calm) is None
+
+
+@needs_reference
+def test_a_point_where_the_reference_moves_with_its_inputs_is_ill_conditioned() -> None:
+    """tan near its pole: 4 ulps of input move the reference beyond the tolerance, so a
+    path that differs there is excused; at a calm point the same error is noted."""
+    import chaincc
+    src = "f(x) = tan(x)"
+    st = progs.Statement("f", progs.leaf("tan(x)"), (("x", ()),))
+    prog = progs.Program((st,), seed=0)
+    for x, excused in ((1.5707963267, True), (0.3, False)):
+        tally = diffcheck.Tally({})
+        check = diffcheck.FunctionCheck(prog, st, chaincc.compile_unit(src), 1, tally,
+                                        diffcheck.reference)
+        at = {"x": x}
+        check.pts, check.floors, check.huge = [at], [diffcheck.FLOOR], [False]
+        want = diffcheck.reference(src, "f", at, (), ((),))
+        check.wants = [want]
+        off = diffcheck.Result(want.value, (want.grads[0] * (1 + 1e-7),))
+        check.per_point("eval", [off])
+        assert (check.found == []) == excused
+        assert (tally.checks.get("excused:ill-conditioned", 0) == 1) == excused
