@@ -53,6 +53,8 @@ NEAR_TIES = 0
 # Values (or gradient entries) beyond float64's range, brought to ±inf by ``clamp``:
 # derivatives through them are inf, nan or 0 depending on the order of operations.
 OVERFLOWS = 0
+# and values too small for float64 (below half its smallest subnormal), brought to 0
+UNDERFLOWS = 0
 
 # Periodic functions of arguments this large depend on the argument's last float64 bits
 # (its rounding error is beyond 2^-32 in absolute terms, and a derivative multiplies
@@ -70,8 +72,8 @@ _LARGE = mpmath.mpf(2) ** 20
 
 def reset_counts() -> None:
     """Zero NEAR_TIES, OVERFLOWS and ILL_CONDITIONED (read after an evaluation)."""
-    global NEAR_TIES, OVERFLOWS, ILL_CONDITIONED
-    NEAR_TIES = OVERFLOWS = ILL_CONDITIONED = 0
+    global NEAR_TIES, OVERFLOWS, UNDERFLOWS, ILL_CONDITIONED
+    NEAR_TIES = OVERFLOWS = UNDERFLOWS = ILL_CONDITIONED = 0
 
 
 def note_decision(a: mpmath.mpf, b: mpmath.mpf) -> None:
@@ -110,6 +112,8 @@ def clamp(x: mpmath.mpf) -> mpmath.mpf:
         OVERFLOWS += 1
         return INF if f > 0 else -INF
     if f == 0.0:
+        global UNDERFLOWS
+        UNDERFLOWS += 1
         return ZERO
     return x
 
@@ -486,6 +490,8 @@ def binary(op: str, a: Dual, b: Dual) -> Dual:
         return combine(t, [(a, lambda: div(ONE, y)),
                            (b, lambda: div(-x, mul(y, y)))], sign)
     assert op == "^", op
+    if finite(x) and finite(y) and not _is_int(y):
+        note_decision(x, ZERO)      # a base rounded to 0 or across it: 0 or nan
     t = power(x, y)
     if x == 0 and a.neg and _odd_integer(y) and y < 0:
         t = -INF                             # pow(-0, odd negative) = -inf

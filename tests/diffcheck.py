@@ -62,6 +62,7 @@ class Result:
     near_tie: bool = False          # (the reference) a decision at a near tie was taken
     ill_conditioned: bool = False   # (the reference) sin/cos/tan of an argument > 2^20
     overflowed: bool = False        # (the reference) a value beyond float64's range
+    #                                 (above it, or below its smallest subnormal)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def reference(source: str, name: str, point: dict, out_shape: tuple,
                for p, s in zip(point, shapes))
     return Result(value, gs, near_tie=reference_math.NEAR_TIES > 0,
                   ill_conditioned=reference_math.ILL_CONDITIONED > 0,
-                  overflowed=reference_math.OVERFLOWS > 0)
+                  overflowed=reference_math.OVERFLOWS + reference_math.UNDERFLOWS > 0)
 
 
 # How far (relative) ``unstable`` moves every input: 4 ulps.
@@ -111,9 +112,9 @@ def excused(bad: tuple[str, str], want: Result, huge: bool = False) -> str | Non
     reference took a decision (a comparison, max/min, floor/ceil) within rounding of a
     tie, where float64 may decide the other way. ``ill-conditioned``: sin, cos or tan of
     an argument beyond 2^20, which depends on the argument's last float64 bits.
-    ``overflow``: a derivative at a point where a value overflowed float64 (the
-    reference's ±inf), where the kernel's program holds values beyond HUGE (``huge``),
-    or a derivative that is ±inf on one side and nan on the other:
+    ``overflow``: a derivative at a point where a value overflowed or underflowed
+    float64 (the reference's ±inf or 0), where the kernel's program holds values beyond
+    HUGE (``huge``), or a derivative that is ±inf on one side and nan on the other:
     contributions that overflow meet (inf − inf, 0·inf) in a different order in the
     reverse sweep than in the reference's forward one; docs/language.md states these."""
     if want.near_tie:
@@ -354,6 +355,7 @@ class FunctionCheck:
         self.floors = []
         self.huge: list[bool] = []      # values beyond HUGE in the kernel's own program
         self.nudged: dict[int, Result] = {}     # the reference at nudged inputs
+        self.oracle = oracle
         for p in self.pts:
             try:
                 values, peak = _fused_values(self.fn, p)
@@ -388,6 +390,8 @@ class FunctionCheck:
         by NUDGE relative (a few ulps, less than any float64 computation's own rounding
         of them): then float64 cannot be expected to agree with it at this point. Asked
         only after a disagreement."""
+        if self.oracle is not reference:
+            return False
         if i not in self.nudged:
             moved = {k: np.asarray(v, dtype=float) * (1 + NUDGE) for k, v in self.pts[i].items()}
             self.nudged[i] = reference(self.source, self.name, moved, self.out_shape,

@@ -412,6 +412,12 @@ def test_the_reference_flags_ill_conditioned_and_overflowing_points() -> None:
     # sqrt of a value float64 rounds to 0 (1 + 1e-20 is 1): sqrt' is inf there
     zero = diffcheck.reference("f(x) = sqrt(log(1 + 1e-20*x))", "f", {"x": 1.0}, (), ((),))
     assert zero.near_tie
+    # a base rounded to 0 under a fractional power: 0 in float64, nan exactly (seed 19112)
+    base = diffcheck.reference("f(x) = pow(-1e-20*x, 1.5)", "f", {"x": 1.0}, (), ((),))
+    assert base.near_tie
+    # atan2(-v², v) at v = 1e-255: v² underflows to 0 (seed 18139)
+    under = diffcheck.reference("f(v) = atan2(-v*v, v)", "f", {"v": 1e-255}, (), ((),))
+    assert under.overflowed
     assert not (calm.ill_conditioned or calm.overflowed or calm.near_tie)
     assert diffcheck.excused(("gradient", "d/dx got 0, want 868"), over) == "overflow"
     assert diffcheck.excused(("value", "value got 0, want 1"), over) is None
