@@ -129,8 +129,9 @@ def report(records: list[dict], out: Path, minimise: int, oracle: str,
     for b, n in sorted(checks.items()):
         print(f"  {b:10s} {n:8d}")
     print("checks excused as docs/language.md states (near-tie: rounding decides a "
-          "comparison, max/min or floor/ceil at a tie; overflow: a derivative that "
-          "overflows comes out nan):")
+          "comparison, max/min, floor/ceil or a domain's edge; ill-conditioned: the "
+          "reference moves with its inputs' last bits; overflow: a derivative through a "
+          "value beyond float64's range):")
     for k, n in sorted(excused.items()) or [("none", 0)]:
         print(f"  {k:10s} {n:8d}")
     print("disagreements by backend and kind (one per function and backend at most):")
