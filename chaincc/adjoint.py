@@ -88,7 +88,7 @@ def sweep(prog: Program, builder: Builder, seeds: Seeds,
         mask, a, _ = entry.gather(builder)
         if a == 0:
             continue
-        picks = _selection(stmt.expr)
+        picks = selection(stmt.expr)
         if picks is not None:
             # where, max and min select: each argument gets the whole adjoint where it
             # was picked, and nothing (not 0 times its partials) where it was not. An
@@ -134,7 +134,7 @@ def _bounded_cone(prog: Program) -> set[sp.Basic]:
     return safe
 
 
-def _selection(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic, sp.Basic] | None:
+def selection(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic, sp.Basic] | None:
     """``(condition, picked where it holds, picked where it fails)`` for a statement that
     selects one of two values: ``where`` and two-argument ``max``/``min`` (ties go to the
     first argument, and a NaN never wins against the running extremum). ``relu`` does
@@ -147,7 +147,7 @@ def _selection(expr: sp.Basic) -> tuple[sp.Basic, sp.Basic, sp.Basic] | None:
     return None
 
 
-def _builder(prog: Program) -> Builder:
+def builder_for(prog: Program) -> Builder:
     b = Builder(prefix="_t", start=_last_index(prog))
     b.preload(prog.body)
     return b
@@ -162,7 +162,7 @@ def _grads(prog: Program, adj: dict, prefix: str, params=None) -> tuple[Output, 
 Wrt = tuple[str, ...] | None
 
 
-def _wrt(prog: Program, wrt: Wrt) -> tuple[Param, ...]:
+def wrt_params(prog: Program, wrt: Wrt) -> tuple[Param, ...]:
     """The parameters to differentiate with respect to (all when ``wrt`` is None), in
     the order ``wrt`` names them."""
     if wrt is None:
@@ -190,8 +190,8 @@ def value_and_grad(fwd: Program, output: str = "value", wrt: Wrt = None) -> Prog
     depends on them alone)."""
     out = fwd.output(output)
     assert out.shape == (), "gradients are taken of scalar outputs"
-    params = _wrt(fwd, wrt)
-    builder = _builder(fwd)
+    params = wrt_params(fwd, wrt)
+    builder = builder_for(fwd)
     adj = sweep(fwd, builder, [(out.exprs[0], sp.Integer(1))], depends_on(fwd, params))
     return program(fwd.name, fwd.params, builder,
                    fwd.outputs + _grads(fwd, adj, "grad_", params), fwd.line, fwd.labels)
@@ -200,9 +200,9 @@ def value_and_grad(fwd: Program, output: str = "value", wrt: Wrt = None) -> Prog
 def jacobian(fwd: Program, wrt: Wrt = None) -> Program:
     """Outputs ``jac_<param>`` of shape (output shape + parameter shape)."""
     out = fwd.output("value")
-    params = _wrt(fwd, wrt)
+    params = wrt_params(fwd, wrt)
     active = depends_on(fwd, params)
-    builder = _builder(fwd)
+    builder = builder_for(fwd)
     rows = [sweep(fwd, builder, [(e, sp.Integer(1))], active) for e in out.exprs]
     outs = tuple(Output(f"jac_{p.name}", out.shape + p.shape,
                         tuple(r.get(s, sp.Integer(0)) for r in rows for s in p.symbols))
@@ -213,10 +213,10 @@ def jacobian(fwd: Program, wrt: Wrt = None) -> Program:
 def vjp(fwd: Program, wrt: Wrt = None) -> Program:
     """The value and ``cotangent · J`` per parameter; the cotangent is an extra input."""
     out = fwd.output("value")
-    params = _wrt(fwd, wrt)
+    params = wrt_params(fwd, wrt)
     cot = Param("_cotangent", out.shape, tuple(
         sp.Symbol(f"_cotangent[{i}]") for i in range(len(out.exprs))))
-    builder = _builder(fwd)
+    builder = builder_for(fwd)
     adj = sweep(fwd, builder, list(zip(out.exprs, cot.symbols)), depends_on(fwd, params))
     return program(fwd.name, fwd.params + (cot,), builder,
                    (out,) + _grads(fwd, adj, "vjp_", params), fwd.line)
@@ -230,8 +230,8 @@ def hessian(fused: Program, wrt: Wrt = None) -> Program:
     """One matrix over the flattened parameters (row-major, parameters in order; those
     of ``wrt`` only, in its order, for a ``fused`` program made with the same ``wrt``),
     by a reverse sweep of the fused gradient program per gradient element."""
-    params = _wrt(fused, wrt)
-    builder = _builder(fused)
+    params = wrt_params(fused, wrt)
+    builder = builder_for(fused)
     grads = _flat_grads(fused, params)
     syms = [s for p in params for s in p.symbols]
     active = depends_on(fused, params)
@@ -244,11 +244,11 @@ def hessian(fused: Program, wrt: Wrt = None) -> Program:
 def hvp(fused: Program, wrt: Wrt = None) -> Program:
     """Hessian-vector products ``hvp_<param>``; the direction (flattened over all
     parameters, or those of ``wrt``) is an extra input."""
-    params = _wrt(fused, wrt)
+    params = wrt_params(fused, wrt)
     syms = [s for p in params for s in p.symbols]
     d = Param("_direction", (len(syms),), tuple(
         sp.Symbol(f"_direction[{i}]") for i in range(len(syms))))
-    builder = _builder(fused)
+    builder = builder_for(fused)
     adj = sweep(fused, builder, list(zip(_flat_grads(fused, params), d.symbols)),
                 depends_on(fused, params))
     return program(fused.name, fused.params + (d,), builder,

@@ -15,7 +15,7 @@ import sympy as sp
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFunction
 
-from .adjoint import Wrt, _builder, _selection, _wrt
+from .adjoint import Wrt, builder_for, selection, wrt_params
 from .arith import total
 from .functions import Where
 from .ir import Output, Param, Program
@@ -32,7 +32,7 @@ def _sweep(fwd: Program, builder: Builder, seeds: dict[sp.Basic, sp.Expr]
         if isinstance(e, (Relational, BooleanFunction)) or dot.keys().isdisjoint(
                 e.free_symbols):
             continue
-        picks = _selection(e)
+        picks = selection(e)
         if picks is not None:
             cond, x, y = picks
             tx, ty = dot.get(x, sp.Integer(0)), dot.get(y, sp.Integer(0))
@@ -54,11 +54,11 @@ def jvp(fwd: Program, wrt: Wrt = None) -> Program:
     """The value and its directional derivative ``tangent_value`` along a direction
     ``_tangent`` (an extra input, flat over the parameters of ``wrt``): one sweep."""
     out = fwd.output("value")
-    params = _wrt(fwd, wrt)
+    params = wrt_params(fwd, wrt)
     syms = [s for p in params for s in p.symbols]
     tan = Param("_tangent", (len(syms),), tuple(
         sp.Symbol(f"_tangent[{i}]") for i in range(len(syms))))
-    builder = _builder(fwd)
+    builder = builder_for(fwd)
     dot = _sweep(fwd, builder, dict(zip(syms, tan.symbols)))
     tangent = Output("tangent_value", out.shape, tuple(_tangent_of(dot, e) for e in out.exprs))
     return program(fwd.name, fwd.params + (tan,), builder, (out, tangent), fwd.line)
@@ -69,8 +69,8 @@ def jacobian(fwd: Program, wrt: Wrt = None) -> Program:
     ``wrt``, one forward sweep per parameter element: the cheaper way where outputs
     outnumber inputs."""
     out = fwd.output("value")
-    params = _wrt(fwd, wrt)
-    builder = _builder(fwd)
+    params = wrt_params(fwd, wrt)
+    builder = builder_for(fwd)
     columns = {s: _sweep(fwd, builder, {s: sp.Integer(1)})
                for p in params for s in p.symbols}
     outs = tuple(Output(f"jac_{p.name}", out.shape + p.shape,

@@ -241,7 +241,6 @@ class Op:
     libm: str | None = None                # kernels compute it as this one libm call ...
     formula: Callable[..., Any] | None = None   # ... or as this formula
     arity: int | None = 1                  # None: any number of arguments (at least 1)
-    finite_partials: bool = False          # partials finite wherever the arguments are
     unicode: str | None = None             # explain's Unicode name (σ), if not the ASCII
     latex: str | None = None               # LaTeX operator name, where SymPy has none
     expand: Callable[..., sp.Expr] | None = None   # or: written out in other ops when
@@ -279,15 +278,15 @@ def _libm(names: str, cls: type, rule: Rule, fn: str | None = None, **kw: Any) -
 _SQRT_PI_2 = 2 / sp.sqrt(sp.pi)
 
 OPS: tuple[Op, ...] = (
-    _libm("sin", sp.sin, _d(lambda x, t, a: a * sp.cos(x)), finite_partials=True),
-    _libm("cos", sp.cos, _d(lambda x, t, a: -a * sp.sin(x)), finite_partials=True),
+    _libm("sin", sp.sin, _d(lambda x, t, a: a * sp.cos(x))),
+    _libm("cos", sp.cos, _d(lambda x, t, a: -a * sp.sin(x))),
     _libm("tan", sp.tan, _d(lambda x, t, a: a * (1 + t ** 2))),
     _libm("asin", sp.asin, _d(lambda x, t, a: a * (1 - x ** 2) ** -half)),
     _libm("acos", sp.acos, _d(lambda x, t, a: -a * (1 - x ** 2) ** -half)),
-    _libm("atan", sp.atan, _d(lambda x, t, a: a / (1 + x ** 2)), finite_partials=True),
+    _libm("atan", sp.atan, _d(lambda x, t, a: a / (1 + x ** 2))),
     _libm("sinh", sp.sinh, _d(lambda x, t, a: a * sp.cosh(x))),
     _libm("cosh", sp.cosh, _d(lambda x, t, a: a * sp.sinh(x))),
-    _libm("tanh", sp.tanh, _d(lambda x, t, a: a * (1 - t ** 2)), finite_partials=True),
+    _libm("tanh", sp.tanh, _d(lambda x, t, a: a * (1 - t ** 2))),
     _libm("asinh", sp.asinh, _d(lambda x, t, a: a * (x ** 2 + 1) ** -half)),
     _libm("acosh", sp.acosh, _d(lambda x, t, a: a * (x ** 2 - 1) ** -half)),
     _libm("atanh", sp.atanh, _d(lambda x, t, a: a / (1 - x ** 2))),
@@ -298,32 +297,26 @@ OPS: tuple[Op, ...] = (
     _libm("log2", log2, _d(lambda x, t, a: a / (x * sp.log(2)))),
     _libm("log10", log10, _d(lambda x, t, a: a / (x * sp.log(10)))),
     _libm("cbrt", Cbrt, _d(lambda x, t, a: a / (3 * t ** 2))),
-    _libm("abs", sp.Abs, _d(lambda x, t, a: a * sp.sign(x)), fn="fabs",
-          finite_partials=True),
-    _libm("floor", sp.floor, _zero, finite_partials=True),
-    _libm("ceil", sp.ceiling, _zero, finite_partials=True),
-    _libm("erf", sp.erf, _d(lambda x, t, a: a * _SQRT_PI_2 * sp.exp(-x ** 2)),
-          finite_partials=True, latex="erf"),
-    _libm("erfc", sp.erfc, _d(lambda x, t, a: -a * _SQRT_PI_2 * sp.exp(-x ** 2)),
-          finite_partials=True, latex="erfc"),
+    _libm("abs", sp.Abs, _d(lambda x, t, a: a * sp.sign(x)), fn="fabs"),
+    _libm("floor", sp.floor, _zero),
+    _libm("ceil", sp.ceiling, _zero),
+    _libm("erf", sp.erf, _d(lambda x, t, a: a * _SQRT_PI_2 * sp.exp(-x ** 2)), latex="erf"),
+    _libm("erfc", sp.erfc, _d(lambda x, t, a: -a * _SQRT_PI_2 * sp.exp(-x ** 2)), latex="erfc"),
     _libm("lgamma", Lgamma, _d(lambda x, t, a: a * Digamma(x)), latex="lgamma"),
     Op(("digamma",), Digamma, None, expand=digamma, unicode="ψ", latex="digamma",
        builtin=False),
     _libm("atan2", sp.atan2, _atan2),
     _libm("hypot", hypot, _hypot, latex="hypot"),
-    Op(("sign",), sp.sign, _zero, formula=_sign, finite_partials=True, latex="sign"),
+    Op(("sign",), sp.sign, _zero, formula=_sign, latex="sign"),
     # relu' is 1 where x > 0, else 0 (at 0 and nan too): sign(t), which multiplies
     Op(("relu",), Relu, _d(lambda x, t, a: a * sp.sign(t)),
-       formula=_relu, finite_partials=True, latex="relu"),
-    Op(("sigmoid",), Sigmoid, _d(lambda x, t, a: a * t * (1 - t)), formula=_sigmoid,
-       finite_partials=True, unicode="σ"),
+       formula=_relu, latex="relu"),
+    Op(("sigmoid",), Sigmoid, _d(lambda x, t, a: a * t * (1 - t)), formula=_sigmoid, unicode="σ"),
     Op(("softplus",), Softplus, _d(lambda x, t, a: a * Sigmoid(x)), formula=_softplus,
-       finite_partials=True, latex="softplus"),
+       latex="softplus"),
     Op(("gelu",), Gelu, _d(_gelu_rule), formula=_gelu, latex="gelu"),
-    Op(("max",), Maximum, None, formula=_extremum(">="), arity=None,
-       finite_partials=True),
-    Op(("min",), Minimum, None, formula=_extremum("<="), arity=None,
-       finite_partials=True),
+    Op(("max",), Maximum, None, formula=_extremum(">="), arity=None),
+    Op(("min",), Minimum, None, formula=_extremum("<="), arity=None),
     Op(("logsumexp",), LogSumExp, _logsumexp_rule, formula=_logsumexp, arity=None),
 )
 # max and min's rules (the adjoint to the first argument attaining the extremum) and

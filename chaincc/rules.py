@@ -116,23 +116,6 @@ RULES.update({
     Minimum: _extremum(sp.Le),
 })
 
-# Rows whose local derivatives stay finite wherever their arguments are finite.
-FINITE_PARTIALS = (sp.Add, Where, *(op.cls for op in OPS if op.finite_partials))
-
-
-def partials_may_blow_up(expr: sp.Basic) -> bool:
-    """Whether a local derivative may be inf or nan at finite arguments (a division, a
-    log or root near 0, an overflowing exp): then a masked adjoint must stay masked, so
-    that ``where`` differentiates only the branch it picked (0 · inf would be nan)."""
-    if isinstance(expr, FINITE_PARTIALS):
-        return False
-    if isinstance(expr, sp.Mul):
-        return any(isinstance(f, sp.Pow) for f in expr.args)
-    if isinstance(expr, sp.Pow):
-        return not (expr.exp.is_Integer and expr.exp > 0)
-    return True
-
-
 def contributions(expr: sp.Expr, t: sp.Expr, a: sp.Expr) -> Contribs:
     """Adjoint contributions of ``t = expr`` given t's adjoint ``a``."""
     rule = RULES.get(type(expr))
