@@ -10,7 +10,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,cuda]'
+	$(BIN)/python -m pip install -q -e '.[test,cuda,scipy,torch,jax,dask]'
 	touch $(STAMP)
 
 demo: install
