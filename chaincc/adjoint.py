@@ -14,6 +14,7 @@ import math
 
 import sympy as sp
 
+from . import progress
 from .arith import total
 from .functions import Maximum, Minimum, Relu, Sigmoid, Where, as_float, relation
 from .ir import Output, Param, Program
@@ -68,10 +69,13 @@ class _Adjoint:
 
 
 def sweep(prog: Program, builder: Builder, seeds: Seeds,
-          active: set[sp.Basic] | None = None) -> dict[sp.Basic, sp.Expr]:
+          active: set[sp.Basic] | None = None,
+          stage: progress.AnyStage = progress.NULL
+          ) -> dict[sp.Basic, sp.Expr]:
     """Adjoints of the program's inputs given seeds on its values: one reverse sweep.
     ``active``: the only values that need an adjoint (those that depend on the inputs
-    differentiated, ``depends_on``); None: every value."""
+    differentiated, ``depends_on``); None: every value. ``stage`` is advanced by the
+    statements walked."""
     pending: dict[sp.Basic, _Adjoint] = {}
 
     def push(arg: sp.Basic, mask: sp.Basic | None, c: sp.Expr) -> None:
@@ -81,7 +85,9 @@ def sweep(prog: Program, builder: Builder, seeds: Seeds,
     safe: set[sp.Basic] | None = None
     for target, seed in seeds:
         push(target, None, seed)
-    for stmt in reversed(prog.body):
+    for k, stmt in enumerate(reversed(prog.body), 1):
+        if not k & 1023:
+            stage.advance(1024)
         entry = pending.pop(stmt.target, None)
         if entry is None:
             continue
@@ -106,6 +112,7 @@ def sweep(prog: Program, builder: Builder, seeds: Seeds,
             continue
         for arg, c in contributions(stmt.expr, stmt.target, a):
             push(arg, mask, c)
+    stage.advance(len(prog.body) & 1023)
     return {s: pending[s].total(builder) for s in prog.input_symbols if s in pending}
 
 
@@ -191,10 +198,12 @@ def value_and_grad(fwd: Program, output: str = "value", wrt: Wrt = None) -> Prog
     out = fwd.output(output)
     assert out.shape == (), "gradients are taken of scalar outputs"
     params = wrt_params(fwd, wrt)
-    builder = builder_for(fwd)
-    adj = sweep(fwd, builder, [(out.exprs[0], sp.Integer(1))], depends_on(fwd, params))
-    return program(fwd.name, fwd.params, builder,
-                   fwd.outputs + _grads(fwd, adj, "grad_", params), fwd.line, fwd.labels)
+    with progress.stage(progress.ADJOINT, len(fwd.body)) as st:
+        builder = builder_for(fwd)
+        adj = sweep(fwd, builder, [(out.exprs[0], sp.Integer(1))], depends_on(fwd, params),
+                    st)
+        return program(fwd.name, fwd.params, builder,
+                       fwd.outputs + _grads(fwd, adj, "grad_", params), fwd.line, fwd.labels)
 
 
 def jacobian(fwd: Program, wrt: Wrt = None) -> Program:
@@ -202,12 +211,13 @@ def jacobian(fwd: Program, wrt: Wrt = None) -> Program:
     out = fwd.output("value")
     params = wrt_params(fwd, wrt)
     active = depends_on(fwd, params)
-    builder = builder_for(fwd)
-    rows = [sweep(fwd, builder, [(e, sp.Integer(1))], active) for e in out.exprs]
-    outs = tuple(Output(f"jac_{p.name}", out.shape + p.shape,
-                        tuple(r.get(s, sp.Integer(0)) for r in rows for s in p.symbols))
-                 for p in params)
-    return program(fwd.name, fwd.params, builder, (out,) + outs, fwd.line)
+    with progress.stage(progress.ADJOINT, len(out.exprs) * len(fwd.body)) as st:
+        builder = builder_for(fwd)
+        rows = [sweep(fwd, builder, [(e, sp.Integer(1))], active, st) for e in out.exprs]
+        outs = tuple(Output(f"jac_{p.name}", out.shape + p.shape,
+                            tuple(r.get(s, sp.Integer(0)) for r in rows for s in p.symbols))
+                     for p in params)
+        return program(fwd.name, fwd.params, builder, (out,) + outs, fwd.line)
 
 
 def vjp(fwd: Program, wrt: Wrt = None) -> Program:
@@ -216,10 +226,12 @@ def vjp(fwd: Program, wrt: Wrt = None) -> Program:
     params = wrt_params(fwd, wrt)
     cot = Param("_cotangent", out.shape, tuple(
         sp.Symbol(f"_cotangent[{i}]") for i in range(len(out.exprs))))
-    builder = builder_for(fwd)
-    adj = sweep(fwd, builder, list(zip(out.exprs, cot.symbols)), depends_on(fwd, params))
-    return program(fwd.name, fwd.params + (cot,), builder,
-                   (out,) + _grads(fwd, adj, "vjp_", params), fwd.line)
+    with progress.stage(progress.ADJOINT, len(fwd.body)) as st:
+        builder = builder_for(fwd)
+        adj = sweep(fwd, builder, list(zip(out.exprs, cot.symbols)),
+                    depends_on(fwd, params), st)
+        return program(fwd.name, fwd.params + (cot,), builder,
+                       (out,) + _grads(fwd, adj, "vjp_", params), fwd.line)
 
 
 def _flat_grads(fused: Program, params: tuple[Param, ...]) -> list[sp.Expr]:
@@ -235,10 +247,11 @@ def hessian(fused: Program, wrt: Wrt = None) -> Program:
     grads = _flat_grads(fused, params)
     syms = [s for p in params for s in p.symbols]
     active = depends_on(fused, params)
-    rows = [sweep(fused, builder, [(g, sp.Integer(1))], active) for g in grads]
-    out = Output("hessian", (len(syms), len(syms)),
-                 tuple(r.get(s, sp.Integer(0)) for r in rows for s in syms))
-    return program(fused.name, fused.params, builder, (out,), fused.line)
+    with progress.stage(progress.ADJOINT, len(grads) * len(fused.body)) as st:
+        rows = [sweep(fused, builder, [(g, sp.Integer(1))], active, st) for g in grads]
+        out = Output("hessian", (len(syms), len(syms)),
+                     tuple(r.get(s, sp.Integer(0)) for r in rows for s in syms))
+        return program(fused.name, fused.params, builder, (out,), fused.line)
 
 
 def hvp(fused: Program, wrt: Wrt = None) -> Program:
@@ -248,11 +261,12 @@ def hvp(fused: Program, wrt: Wrt = None) -> Program:
     syms = [s for p in params for s in p.symbols]
     d = Param("_direction", (len(syms),), tuple(
         sp.Symbol(f"_direction[{i}]") for i in range(len(syms))))
-    builder = builder_for(fused)
-    adj = sweep(fused, builder, list(zip(_flat_grads(fused, params), d.symbols)),
-                depends_on(fused, params))
-    return program(fused.name, fused.params + (d,), builder,
-                   _grads(fused, adj, "hvp_", params), fused.line)
+    with progress.stage(progress.ADJOINT, len(fused.body)) as st:
+        builder = builder_for(fused)
+        adj = sweep(fused, builder, list(zip(_flat_grads(fused, params), d.symbols)),
+                    depends_on(fused, params), st)
+        return program(fused.name, fused.params + (d,), builder,
+                       _grads(fused, adj, "hvp_", params), fused.line)
 
 
 def _last_index(prog: Program) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sympy as sp
 
+from . import progress as _progress
 from .calling import ArgumentTypeError
 from .function import Function
 from .pipeline import Compiled, differentiate, pipeline
@@ -50,7 +51,8 @@ def _as_source(source: object, name: object, syntax: object = None) -> Source:
 def compile(source: str | Path | Source | sp.Expr, *, entry: str | None = None,
             params: list | tuple | None = None, name: str | None = None,
             target: str = "cpu", dtype: object = None,
-            wrt: str | list | tuple | None = None, syntax: str | None = None) -> Function:
+            wrt: str | list | tuple | None = None, syntax: str | None = None,
+            progress: _progress.Setting = False) -> Function:
     """Compile a source text, a file (``pathlib.Path``), or a SymPy expression with
     ``params=[...]`` into a :class:`Function` with its exact gradient.
 
@@ -59,15 +61,29 @@ def compile(source: str | Path | Source | sp.Expr, *, entry: str | None = None,
     Jacobians, Hessians and HVPs over those parameters only (in that order), with kernels
     specialised for them; the other parameters are data (CPU target).
     ``syntax="latex"`` reads the source as LaTeX math (docs/language.md, "LaTeX"); a
-    ``.tex`` path is LaTeX unless ``syntax="text"`` says otherwise."""
+    ``.tex`` path is LaTeX unless ``syntax="text"`` says otherwise.
+    ``progress=True`` shows the compile's progress on stderr (a bar per stage, once the
+    compile has run for about 2 s), and that of the kernels compiled at the function's
+    first calls; a callable is called as ``progress(stage, done, total)`` instead."""
+    with _progress.reporting(_checked_progress(progress)):
+        fn = _compile(source, entry, params, name, target, dtype, wrt, syntax, 4)
+    if progress:
+        fn.unit.progress = progress
+    return fn
+
+
+def _compile(source: str | Path | Source | sp.Expr, entry: str | None,
+             params: list | tuple | None, name: str | None, target: str, dtype: object,
+             wrt: str | list | tuple | None, syntax: str | None, stacklevel: int) -> Function:
+    """:func:`compile`; the source's warnings point ``stacklevel`` frames up."""
     if wrt is not None:
-        whole = compile(source, entry=entry, params=params, name=name, target=target,
-                        dtype=dtype, syntax=syntax)
+        whole = _compile(source, entry, params, name, target, dtype, None, syntax,
+                         stacklevel + 1)
         return whole.with_wrt(wrt)
     if target != "cpu" or dtype is not None:
         from .cuda import retarget
-        return retarget(compile(source, entry=entry, params=params, name=name,
-                                syntax=syntax), target, dtype)
+        return retarget(_compile(source, entry, params, name, "cpu", None, None, syntax,
+                                 stacklevel + 1), target, dtype)
     if isinstance(source, sp.Basic):
         from .sympy_input import lower_sympy
         if params is None:
@@ -83,21 +99,32 @@ def compile(source: str | Path | Source | sp.Expr, *, entry: str | None = None,
         raise ArgumentTypeError("params=... is only for SymPy expressions; a source text "
                                 "names its parameters itself")
     unit = Unit.build(_as_source(source, name, syntax))
-    _warn(unit)
+    _warn(unit, stacklevel)
     return unit.function(entry)
 
 
 def compile_unit(source: str | Path | Source, name: str | None = None,
-                 syntax: str | None = None) -> Unit:
-    """Every function of a source (the CLI's view of a file); ``syntax`` as for
-    :func:`compile`."""
-    unit = Unit.build(_as_source(source, name, syntax))
-    _warn(unit)
+                 syntax: str | None = None, progress: _progress.Setting = False) -> Unit:
+    """Every function of a source (the CLI's view of a file); ``syntax`` and
+    ``progress`` as for :func:`compile`."""
+    with _progress.reporting(_checked_progress(progress)):
+        unit = Unit.build(_as_source(source, name, syntax))
+    if progress:
+        unit.progress = progress
+    _warn(unit, 3)
     return unit
 
 
-def _warn(unit: Unit) -> None:
+def _checked_progress(progress: object) -> _progress.Setting:
+    if progress is None or isinstance(progress, bool) or callable(progress):
+        return progress
+    raise ArgumentTypeError(f"progress must be True, False or a callable (stage, done, "
+                            f"total), got {type(progress).__name__}")
+
+
+def _warn(unit: Unit, stacklevel: int) -> None:
     """Emit each of the source's warnings (a ``SourceWarning``: located, with a caret),
-    pointing at the caller of ``compile``."""
+    pointing at the caller of ``compile`` (``stacklevel`` frames above this one's
+    caller)."""
     for w in unit.warnings:
-        warnings.warn(w, stacklevel=3)
+        warnings.warn(w, stacklevel=stacklevel)

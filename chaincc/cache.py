@@ -18,9 +18,12 @@ Layout under the cache root (``$CHAINCC_CACHE_DIR``, default ``~/.cache/chaincc`
         objects/KEY.o                               LLVM machine code (KEY: hash of bytes)
         meta/KEY.json                               "SHA256\\n" + JSON
     c/                                              standalone C builds (cbuild.py)
+    settings.json, .evict.lock                      the size limit, eviction's lock
 
 Directories of other formats or versions are removed the first time a process uses the
-cache.
+cache. Reads mark an entry as used (:func:`touch`) and writes report to
+``cache_usage.py``, which keeps the cache under its size limit by evicting the least
+recently used entries.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import sys
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
@@ -105,9 +109,17 @@ def versions() -> tuple[str, ...]:
     key and of the name of the directory that holds the entries."""
     global _versions
     if _versions is None:
+        # from the installed package's metadata, the same whether or not Numba is
+        # loaded, without loading it (a third of a second)
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as installed
+
         import llvmlite
-        import numba
-        _versions = (__version__, str(FORMAT), numba.__version__, llvmlite.__version__)
+        try:
+            version = installed("numba")
+        except PackageNotFoundError:
+            version = "none"
+        _versions = (__version__, str(FORMAT), version, llvmlite.__version__)
     return _versions
 
 
@@ -273,7 +285,11 @@ def write_bytes(path: Path, data: bytes) -> None:
     never see half a file and a crash never leaves one."""
     if not path.parent.is_dir():
         _mkdirs(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    except FileNotFoundError:             # the directory was just removed (cache clear)
+        _mkdirs(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -319,8 +335,33 @@ def discard(path: Path, what: str, why: str) -> None:
               f"it is rebuilt")
 
 
+def touch(path: Path) -> None:
+    """Mark an entry as just used (its modification time), for least-recently-used
+    eviction (``cache_usage.py``); access times are not kept on many file systems."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def touch_modules(keys: Iterable[object]) -> None:
+    """Mark the kernel modules named by ``keys`` (those that are keys) as just used."""
+    for key in keys:
+        if isinstance(key, str) and _KEY.fullmatch(key):
+            touch(module_path(key).parent)
+
+
+def _written(path: Path, size: int) -> None:
+    """After a write: keep the cache within its size limit."""
+    from .cache_usage import after_write
+    after_write(path, size)
+
+
+_KEY = re.compile(r"[0-9a-f]{24}")
+
+
 def _entry(kind: str, key: str, suffix: str) -> Path:
-    assert re.fullmatch(r"[0-9a-f]{24}", key), f"bad cache key {key!r}"
+    assert _KEY.fullmatch(key), f"bad cache key {key!r}"
     return space() / kind / f"{key}{suffix}"
 
 
@@ -329,13 +370,13 @@ def _store(path: Path, data: bytes) -> Path:
     Returns where it went."""
     try:
         write_bytes(path, data)
-        return path
     except OSError as err:
         rel = path.relative_to(space())
         _fall_back(err)
         path = space() / rel
         write_bytes(path, data)
-        return path
+    _written(path, len(data))
+    return path
 
 
 # ------------------------------------------------------------------ metadata
@@ -363,6 +404,7 @@ def read_meta(key: str, required: tuple[str, ...] = ()) -> dict | None:
     if not isinstance(meta, dict) or any(k not in meta for k in required):
         discard(path, "metadata", "missing fields")
         return None
+    touch(path)
     return meta
 
 
@@ -399,6 +441,8 @@ def read_object(key: str) -> bytes | None:
     if data is not None and _bytes_key(data) != key:
         discard(path, "object file", "its bytes do not match its hash")
         return None
+    if data is not None:
+        touch(path)
     return data
 
 
@@ -453,6 +497,7 @@ def load_module(key: str) -> ModuleType | None:
     name = f"chaincc_k{key}"
     module = sys.modules.get(name)
     if module is not None:
+        touch(module_path(key).parent)
         return module
     with _lock:
         module = sys.modules.get(name)
@@ -467,10 +512,29 @@ def load_module(key: str) -> ModuleType | None:
         module = importlib.util.module_from_spec(spec)
         # generated code only: its text hashes to the key it was stored under
         code = compile(text, str(path), "exec", dont_inherit=True)
-        exec(code, module.__dict__)
+        try:
+            exec(code, module.__dict__)
+        except RuntimeError:
+            # Numba refuses to cache a function whose file is gone: the entry was
+            # evicted by another process after it was read, which is a miss
+            if not path.is_file():
+                return None
+            raise
         guard_numba_caches(module)
         sys.modules[name] = module
+        touch(path.parent)
         return module
+
+
+def stored_module(text: str) -> tuple[str, ModuleType]:
+    """Store generated kernel source and import it: (its key, the module). A module
+    removed between the two (by another process's eviction) is stored again."""
+    for _ in range(3):
+        key = store_module(text)
+        module = load_module(key)
+        if module is not None:
+            return key, module
+    raise AssertionError("a kernel module just written is unreadable")
 
 
 # ------------------------------------------------------------------ Numba's cache files
@@ -509,11 +573,14 @@ class _Verified:
         return overloads
 
     def _save_index(self, overloads: dict) -> None:
-        body = self._dump((self._version, self._source_stamp, overloads))
-        write_bytes(Path(self._index_path), self._frame(body))
+        data = self._frame(self._dump((self._version, self._source_stamp, overloads)))
+        write_bytes(Path(self._index_path), data)
+        _written(Path(self._index_path), len(data))
 
     def _save_data(self, name: str, data) -> None:
-        write_bytes(Path(self._data_path(name)), self._frame(self._dump(data)))
+        body = self._frame(self._dump(data))
+        write_bytes(Path(self._data_path(name)), body)
+        _written(Path(self._data_path(name)), len(body))
 
     def load(self, key):
         name = self._load_index().get(key)

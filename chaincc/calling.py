@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -244,15 +245,19 @@ def check_out(out: Sequence, batch: tuple[int, ...] | None, outputs: Sequence[tu
               reduce: str | None, dtype: np.dtype,
               device_view: Callable[[object], object | None] | None = None) -> list:
     """Caller-provided output arrays, checked (``dtype``, C-contiguous, writable, of the
-    result shapes), as flat views for the kernels to write."""
+    result shapes), as flat views for the kernels to write; None where the caller gave
+    None (the kernel then writes a new array)."""
     if batch is None or reduce is not None:
         raise ArgumentError("out= is for batch calls without reduce (the results are then "
                             "arrays)")
     if len(out) != len(outputs):
         raise ArgumentError(f"out needs {len(outputs)} arrays, got {len(out)}")
     where = " (on the host or the device)" if device_view is not None else ""
-    flat = []
+    flat: list = []
     for o, s in zip(out, outputs):
+        if o is None:                       # not asked for: the kernel's own array
+            flat.append(None)
+            continue
         want = tuple(batch) + tuple(s)
         d = device_view(o) if device_view is not None else None
         if d is not None:
@@ -316,9 +321,25 @@ def _get_pool(workers: int):
 
 
 def threads() -> int:
-    """Worker threads for batch kernels: Numba's thread count (NUMBA_NUM_THREADS)."""
-    import numba
-    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+    """Worker threads for batch kernels: CHAINCC_NUM_THREADS, else Numba's count
+    (NUMBA_NUM_THREADS, read from Numba when it is loaded, without loading it otherwise),
+    else the cores this process may run on."""
+    for var in ("CHAINCC_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        raw = os.environ.get(var, "")
+        if raw.strip().isdigit() and int(raw) > 0:
+            return min(int(raw), 1024)
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        return max(1, int(numba.config.NUMBA_NUM_THREADS))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+# Reductions sum in this many chunks whatever the core count, so they give the same bits
+# on any machine.
+REDUCE_CHUNKS = 64
 
 
 def run_chunks(n: int, chunks: int | None, work) -> None:

@@ -1,4 +1,4 @@
-"""The command line: ``chaincc eval|check|compile|explain|graph``. Argument handling and
+"""The command line: ``chaincc eval|check|compile|explain|graph|cache``. Argument handling and
 printing only; the compiler lives behind the Python API."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, progress
 from .diagnostics import ChainccError, SourceWarning, WarningsAsErrors
 
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -129,10 +129,17 @@ def entry(args: argparse.Namespace):
         raise ChainccError(e.args[0]) from None
 
 
+def _progress_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show the progress of a long compile on stderr (default: when "
+                   "stderr is a terminal)")
+
+
 def _file_and_entry(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="source file (a .tex file is read as LaTeX)")
     p.add_argument("--entry", help="function to use (default: the last one in the file)")
     _werror(p)
+    _progress_flag(p)
 
 
 def _eval_args(p: argparse.ArgumentParser) -> None:
@@ -344,6 +351,7 @@ def _compile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--emit", type=_emit_kinds, default=("c",), metavar="KINDS",
                    help="comma-separated: c (NAME.h, NAME.c), numba (NAME.py), ir (NAME.ir), "
                    "cuda (NAME.cu); default c")
+    _progress_flag(p)
     p.add_argument("--prefix", metavar="NAME", help="file names (default: the file's stem)")
     _werror(p)
 
@@ -363,6 +371,81 @@ def run_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_args(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    info = actions.add_parser("info", help="where the cache is, its entries by kind, "
+                              "their size and the size limit")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    actions.add_parser("clear", help="remove chaincc's entries (nothing else in the "
+                       "directory)")
+    lim = actions.add_parser("limit", help="show or set the size limit: 500MB, 2GiB, "
+                             "1000000 (bytes), none, or default")
+    lim.add_argument("size", nargs="?", help="the new limit (without it: show the limit)")
+
+
+def _kinds_text(counts: dict[str, int]) -> str:
+    from .cache_usage import KIND_NAMES
+    return ", ".join(f"{n} {KIND_NAMES[k]}" for k, n in counts.items())
+
+
+def _limit_text(value: int | None, source: str) -> str:
+    from .cache_usage import format_size
+    return f"{'none' if value is None else format_size(value)} ({source})"
+
+
+def _removed_text(removed) -> str:
+    from .cache_usage import format_size
+    n = sum(removed.counts.values())
+    text = f"removed {n} entr{'y' if n == 1 else 'ies'}"
+    if n:
+        text += f", {format_size(removed.size)}: {_kinds_text(removed.counts)}"
+    if removed.busy:
+        text += f"; left {removed.busy} being written"
+    return text
+
+
+@command("cache", "the disk cache of compiled kernels: info, clear, limit", _cache_args)
+def run_cache(args: argparse.Namespace) -> int:
+    try:
+        return _cache_action(args)
+    except OSError as err:
+        raise ChainccError(f"cannot use the cache directory: {err.strerror or err}"
+                           f"{': ' + str(err.filename) if err.filename else ''}") from None
+
+
+def _cache_action(args: argparse.Namespace) -> int:
+    from . import cache_usage as cu
+    if args.action == "info":
+        u = cu.usage()
+        if args.json:
+            print(json.dumps({"path": str(u.root), "exists": u.exists, "entries": u.counts,
+                              "bytes": u.size, "limit": u.limit,
+                              "limit_source": u.limit_source}, ensure_ascii=False))
+            return 0
+        print(f"cache directory: {u.root}{'' if u.exists else ' (not made yet)'}")
+        print(f"entries: {_kinds_text(u.counts)}")
+        print(f"size: {cu.format_size(u.size)}")
+        print(f"limit: {_limit_text(u.limit, u.limit_source)}")
+        return 0
+    if args.action == "clear":
+        print(f"{cu.root()}: {_removed_text(cu.clear())}")
+        return 0
+    if args.size is not None:
+        word = args.size.strip().lower()
+        value = None if word == "default" else cu.parse_size(args.size)
+        cu.set_limit(value, default=word == "default")
+    value, source = cu.limit()
+    print(f"limit: {_limit_text(value, source)}")
+    if args.size is not None and source.startswith("$"):
+        print(f"note: ${cu.LIMIT_ENV} is set, and takes precedence over the stored limit",
+              file=sys.stderr)
+    if args.size is not None and value is not None and cu.root().is_dir():
+        removed, _ = cu.evict(cu.root(), value)
+        if sum(removed.counts.values()):
+            print(_removed_text(removed))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chaincc", description="Compile textbook math into exact, fused "
@@ -372,6 +455,20 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (configure, _, help) in COMMANDS.items():
         configure(sub.add_parser(name, help=help, description=help))
     return parser
+
+
+def _progress_setting(args: argparse.Namespace) -> bool:
+    """Whether a compiling command shows its progress: ``--progress``/``--no-progress``,
+    else whether stderr is a terminal."""
+    if not hasattr(args, "progress"):
+        return False
+    if args.progress is not None:
+        return args.progress
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -388,10 +485,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     try:
-        return COMMANDS[args.command][1](args)
+        with progress.reporting(_progress_setting(args)):
+            return COMMANDS[args.command][1](args)
     except ChainccError as e:
         print(str(e), file=sys.stderr)
         return 1
     except (TypeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+

@@ -9,12 +9,13 @@ programs (``vjp``, ``hessian``, ``hvp``) are made and compiled on first use.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import adjoint, cache, forward
+from . import adjoint, cache, forward, progress
 from .calling import Call, parallel_kernels_safe, run_chunks
 from .executor import split_kind, with_wrt
 from .ir import Program
@@ -49,6 +50,8 @@ class CpuExecutor:
         self._natives: dict[tuple[str, str], object] = {}
         self._backend: dict[str, bool] = {}
         self._scalar: dict[str, object] = {}
+        self._hot: dict[str, object] = {}       # scalar kernels called (compiled) once
+        self._warm: set[tuple] = set()          # batch kernels called once
 
     @staticmethod
     def device_view(value: object) -> None:
@@ -87,42 +90,49 @@ class CpuExecutor:
             names = None if wrt is None else tuple(c.forward.params[i].name for i in wrt)
             fused = (lambda: c.fused) if wrt is None else \
                 (lambda: self.program(with_wrt("vg", wrt)))
-            prog = {"vg": lambda: (adjoint.jacobian(c.forward, names)
-                                   if c.forward.output("value").shape
-                                   else adjoint.value_and_grad(c.forward, wrt=names)),
-                    "vjp": lambda: adjoint.vjp(c.forward, names),
-                    "jvp": lambda: forward.jvp(c.forward, names),
-                    "jacfwd": lambda: forward.jacobian(c.forward, names),
-                    "hessian": lambda: adjoint.hessian(fused(), names),
-                    "hvp": lambda: adjoint.hvp(fused(), names)}[base]()
-            text = scalar_module_source(__version__, self.unit.source.name,
-                                        [(prog, self.fname(kind))])
-            module = cache.load_module(cache.store_module(text))
-            assert module is not None
+            with progress.reporting(self.unit.progress):
+                prog = {"vg": lambda: (adjoint.jacobian(c.forward, names)
+                                       if c.forward.output("value").shape
+                                       else adjoint.value_and_grad(c.forward, wrt=names)),
+                        "vjp": lambda: adjoint.vjp(c.forward, names),
+                        "jvp": lambda: forward.jvp(c.forward, names),
+                        "jacfwd": lambda: forward.jacobian(c.forward, names),
+                        "hessian": lambda: adjoint.hessian(fused(), names),
+                        "hvp": lambda: adjoint.hvp(fused(), names)}[base]()
+                with progress.stage(progress.KERNEL_SOURCE, 1):
+                    text = scalar_module_source(__version__, self.unit.source.name,
+                                                [(prog, self.fname(kind))])
+            _, module = cache.stored_module(text)
             self._derived[kind] = (prog, module)
         return self._derived[kind]
 
     def native(self, kind: str) -> bool:
-        """Whether this program runs on the LLVM backend (large programs); decided once
-        per program, off the per-call path."""
+        """Whether this program runs on the LLVM backend (every program, unless
+        ``CHAINCC_CPU_BACKEND=numba``); decided once per program, off the per-call path."""
         if kind not in self._backend:
-            from .native import NATIVE_SELECTIONS, NATIVE_STATEMENTS
-            if kind in ("value", "vg"):
+            from .native import BACKEND, uses_llvm
+            if BACKEND == "llvm":
+                self._backend[kind] = True
+            elif kind in ("value", "vg"):
                 i = 0 if kind == "value" else 1
-                size, selections = self._statements[i], self._selections[i]
+                self._backend[kind] = uses_llvm(self._statements[i], self._selections[i])
             else:
                 prog = self._derive(kind)[0]
-                size, selections = len(prog.body), count_selections(prog)
-            self._backend[kind] = size > NATIVE_STATEMENTS or selections > NATIVE_SELECTIONS
+                self._backend[kind] = uses_llvm(len(prog.body), count_selections(prog))
         return self._backend[kind]
 
     def _native_kernel(self, kind: str):
-        def kernel(mode: str):
-            key = (kind, mode)
-            if key not in self._natives:
-                self._natives[key] = self.unit.native_kernel(
-                    self.index, kind, lambda: self.program(kind), self.fname(kind), mode)
-            return self._natives[key]
+        def kernel(mode: str, shared: tuple[bool, ...] | None):
+            key = (kind, mode, shared)
+            found = self._natives.get(key)
+            if found is None:
+                with self.unit._lock:
+                    found = self._natives.get(key)
+                    if found is None:
+                        found = self._natives[key] = self.unit.native_kernel(
+                            self.index, kind, lambda: self.program(kind), self.fname(kind),
+                            mode, shared)
+            return found
         return kernel
 
     def _loop_module(self, kind: str, shared: tuple[bool, ...]) -> ModuleType:
@@ -137,41 +147,53 @@ class CpuExecutor:
     def point(self, kind: str, call: Call) -> Sequence[float]:
         if self.native(kind):
             from . import native
-            outs = native.run(self._native_kernel(kind), 1, call.args, call.shapes,
-                              call.shared, call.sizes, None)
-            return np.concatenate(outs)
-        r = self.scalar_kernel(kind)(*call.args)
+            return native.point(self._native_kernel(kind), call.args, call.sizes)
+        kernel = self._hot.get(kind)
+        if kernel is None:
+            # the first call compiles the kernel (or loads its machine code)
+            kernel = self.scalar_kernel(kind)
+            with progress.task(self.unit.progress, progress.KERNELS, 1):
+                r = kernel(*call.args)
+            self._hot[kind] = kernel
+        else:
+            r = kernel(*call.args)
         return (r,) if sum(call.sizes) == 1 else r
 
     def points(self, kind: str, call: Call, targets: list) -> list:
         n, xs = call.n, call.args
         if self.native(kind):
             from . import native
-            outs = native.run(self._native_kernel(kind), n, xs, call.shapes, call.shared,
-                              call.sizes, None)
-            for t, o in zip(targets, outs):
-                if t is not None:
-                    t[:] = o
-            return [o if t is None else t for t, o in zip(targets, outs)]
+            return native.run(self._native_kernel(kind), n, xs, call.shared, call.sizes,
+                              None, targets)
         outs = [np.empty(n * size) if t is None else t for t, size in zip(targets, call.sizes)]
         loops = self._loop_module(kind, call.shared)
         fname = self.fname(kind)
         wrapper = getattr(loops, f"{fname}_batch", None)
         if wrapper is not None and n >= PRANGE_POINTS and parallel_kernels_safe():
-            wrapper(n, *xs, *outs)
+            with self._first_call((kind, call.shared, "batch")):
+                wrapper(n, *xs, *outs)
         else:
             kernel = getattr(loops, f"{fname}_points")
-            run_chunks(n, None, lambda lo, hi, c: kernel(lo, hi, *xs, *outs))
+            with self._first_call((kind, call.shared, "points")):
+                run_chunks(n, None, lambda lo, hi, c: kernel(lo, hi, *xs, *outs))
         return outs
 
     def sum(self, kind: str, call: Call) -> np.ndarray:
-        from .backends.numba_cpu import REDUCE_CHUNKS
+        from .calling import REDUCE_CHUNKS
         n, xs = call.n, call.args
         if self.native(kind):
             from . import native
-            return native.run(self._native_kernel(kind), n, xs, call.shapes, call.shared,
-                              call.sizes, REDUCE_CHUNKS)[0]
+            return native.run(self._native_kernel(kind), n, xs, call.shared, call.sizes,
+                              REDUCE_CHUNKS)[0]
         acc = np.zeros((REDUCE_CHUNKS, sum(call.sizes)))
         kernel = getattr(self._loop_module(kind, call.shared), f"{self.fname(kind)}_sum")
-        run_chunks(n, REDUCE_CHUNKS, lambda lo, hi, c: kernel(lo, hi, *xs, acc, c))
+        with self._first_call((kind, call.shared, "sum")):
+            run_chunks(n, REDUCE_CHUNKS, lambda lo, hi, c: kernel(lo, hi, *xs, acc, c))
         return acc.sum(axis=0)
+
+    def _first_call(self, key: tuple) -> AbstractContextManager:
+        """The first call of a Numba batch kernel, which compiles it, as a stage."""
+        if key in self._warm:
+            return nullcontext()
+        self._warm.add(key)
+        return progress.task(self.unit.progress, progress.KERNELS, 1)

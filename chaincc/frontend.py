@@ -12,6 +12,7 @@ gives the sum or mean over the batch (the mean of an empty batch is NaN, as NumP
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -84,6 +85,9 @@ class Frontend:
     def _run(self, op: str, kind: str, values: list, reduce: str | None = None,
              out: list | None = None) -> list:
         """One call: the outputs of program ``kind`` for the bound ``values``."""
+        if sys.modules.get("dask.array") is not None and _any_dask(values):
+            from .dask import run  # Dask arrays in, Dask arrays out
+            return run(self, op, kind, values, reduce, out)
         ex = self._executor
         require(ex, kind, op, self.name)
         check_reduce(reduce)
@@ -108,9 +112,9 @@ class Frontend:
         targets = [None] * len(outputs) if out is None else \
             check_out(out, batch, outputs, reduce, ex.dtype, ex.device_view)
         results = ex.points(kind, call, targets)
-        if out is not None:
-            return list(out)
-        return [r.reshape(batch + s) for r, s in zip(results, outputs)]
+        given = [None] * len(outputs) if out is None else list(out)
+        return [r.reshape(batch + s) if o is None else o
+                for r, s, o in zip(results, outputs, given)]
 
     def _scalar_only(self, what: str) -> None:
         if self.out_shape:
@@ -153,11 +157,12 @@ class Frontend:
         """One gradient entry per parameter (of ``wrt``), in that parameter's shape."""
         return self.value_and_grad(*args, reduce=reduce, wrt=wrt, **kwargs)[1]
 
-    def jacobian(self, *args, wrt=None, mode: str = "reverse", **kwargs) -> tuple:
+    def jacobian(self, *args, wrt=None, mode: str = "reverse", out=None, **kwargs) -> tuple:
         """One array per parameter (of ``wrt``), shaped (output shape + parameter
         shape). ``mode``: ``"reverse"`` (one reverse sweep per output element),
         ``"forward"`` (one tangent sweep per input element) or ``"auto"`` (forward where
-        the outputs outnumber the inputs)."""
+        the outputs outnumber the inputs). ``out``: one array per parameter (of ``wrt``)
+        of the batch shape in front, to write into and return."""
         if mode not in ("reverse", "forward", "auto"):
             raise ArgumentError(f"mode must be 'reverse', 'forward' or 'auto', got "
                                 f"{mode!r}")
@@ -170,12 +175,14 @@ class Frontend:
                 kind = self._wrt_kind("jacfwd", wrt)
         require(self._executor, kind, "jacobian", self.name)
         values = bind(self.params, self.name, args, kwargs)
-        return tuple(self._run("jacobian", kind, values)[1:])
+        return tuple(self._run("jacobian", kind, values, None,
+                               _outs(out, "one array per parameter", skip=1))[1:])
 
-    def jvp(self, *args, tangents=None, wrt=None, **kwargs) -> tuple:
+    def jvp(self, *args, tangents=None, wrt=None, out=None, **kwargs) -> tuple:
         """``(value, J · tangents)``, as JAX's ``jvp``: the derivative along a direction,
         one forward-mode sweep. ``tangents`` has one entry per parameter (of ``wrt``; each
-        in that parameter's shape) or is one flat vector over them."""
+        in that parameter's shape) or is one flat vector over them. ``out``:
+        ``(value_array, tangent_array)`` of the batch shapes, to write into."""
         kind = self._wrt_kind("jvp", wrt)
         require(self._executor, kind, "jvp", self.name)
         if tangents is None:
@@ -184,12 +191,16 @@ class Frontend:
             *args, tangents = args
         values = bind(self.params, self.name, tuple(args), kwargs)
         flat = self._flat_direction(tangents, kind, "tangents")
-        value, tangent = self._run("jvp", kind, values + [flat])
+        value, tangent = self._run("jvp", kind, values + [flat], None,
+                                   _outs(out, "(value_array, tangent_array)"))
         return value, tangent
 
-    def vjp(self, *args, cotangent=None, wrt=None, **kwargs) -> tuple:
+    def vjp(self, *args, cotangent=None, reduce: str | None = None, wrt=None, out=None,
+            **kwargs) -> tuple:
         """``cotangent · J`` per parameter (the cotangent has the value's shape): the
-        reverse-mode product, one sweep."""
+        reverse-mode product, one sweep. ``reduce="sum"``/``"mean"``: its sum or mean
+        over the batch, reduced inside the kernel. ``out``: one array per parameter (of
+        ``wrt``) of the batch shape in front, to write into and return."""
         kind = self._wrt_kind("vjp", wrt)
         require(self._executor, kind, "vjp", self.name)
         if cotangent is None:
@@ -197,24 +208,29 @@ class Frontend:
                 raise ArgumentTypeError("vjp needs the cotangent: fn.vjp(*args, cotangent)")
             *args, cotangent = args
         values = bind(self.params, self.name, tuple(args), kwargs) + [cotangent]
-        return tuple(self._run("vjp", kind, values)[1:])
+        return tuple(self._run("vjp", kind, values, reduce,
+                               _outs(out, "one array per parameter", skip=1))[1:])
 
-    def hessian(self, *args, reduce: str | None = None, wrt=None, **kwargs) -> np.ndarray:
+    def hessian(self, *args, reduce: str | None = None, wrt=None, out=None,
+                **kwargs) -> np.ndarray:
         """The Hessian as one matrix over the flattened parameters (row-major within each
         parameter, parameters in order; those of ``wrt`` only, in its order), by
         differentiating the fused gradient program again. ``reduce="sum"``/``"mean"``:
-        the Hessian of the batch's summed or mean value, in one kernel call."""
+        the Hessian of the batch's summed or mean value, in one kernel call. ``out``: an
+        array of the batch shape + (n, n) to write into and return."""
         kind = self._wrt_kind("hessian", wrt)
         require(self._executor, kind, "hessian", self.name)
         self._scalar_only("hessian")
         values = bind(self.params, self.name, args, kwargs)
-        return self._run("hessian", kind, values, reduce)[0]
+        return self._run("hessian", kind, values, reduce,
+                         None if out is None else [out])[0]
 
-    def hvp(self, *args, direction=None, reduce: str | None = None, wrt=None,
+    def hvp(self, *args, direction=None, reduce: str | None = None, wrt=None, out=None,
             **kwargs) -> tuple:
         """Hessian-vector product, one entry per parameter (of ``wrt``). ``direction``
         has one entry per parameter (each in that parameter's shape) or is one flat
-        vector over them. ``reduce``: of the batch's summed or mean value."""
+        vector over them. ``reduce``: of the batch's summed or mean value. ``out``: one
+        array per parameter (of ``wrt``) of the batch shape in front, to write into."""
         kind = self._wrt_kind("hvp", wrt)
         require(self._executor, kind, "hvp", self.name)
         self._scalar_only("hvp")
@@ -224,7 +240,7 @@ class Frontend:
             *args, direction = args
         values = bind(self.params, self.name, tuple(args), kwargs)
         return tuple(self._run("hvp", kind, values + [self._flat_direction(direction, kind)],
-                               reduce))
+                               reduce, _outs(out, "one array per parameter")))
 
     def _flat_direction(self, direction, kind: str, what: str = "direction") -> np.ndarray:
         _, wrt = split_kind(kind)
@@ -242,3 +258,22 @@ class Frontend:
             raise ArgumentError(f"{what} must have one entry per parameter or {total} "
                                 f"values in all, got shape {d.shape}")
         return d
+
+
+def _outs(out, what: str, skip: int = 0) -> list | None:
+    """A call's ``out=`` as the list ``_run`` takes: ``skip`` leading outputs the call
+    does not return (the value, beside a Jacobian) left to the kernel."""
+    if out is None:
+        return None
+    try:
+        given = list(out)
+    except TypeError:
+        raise ArgumentTypeError(f"out must be {what}") from None
+    return [None] * skip + given
+
+
+def _any_dask(values: list) -> bool:
+    """Whether a Dask array is among ``values`` (asked only once ``dask.array`` is
+    imported)."""
+    array = getattr(sys.modules["dask.array"], "Array", None)
+    return array is not None and any(isinstance(v, array) for v in values)

@@ -48,6 +48,16 @@ class Function(Frontend):
     def __repr__(self) -> str:
         return f"<chaincc.Function {self.name}({', '.join(self.params)})>"
 
+    # -- pickling: the source and options, compiled again where unpickled ----------------
+    def __reduce__(self) -> tuple:
+        """A function pickles as its source (text, name and syntax; for one compiled
+        from a SymPy expression, its lowered forward program, SymPy objects only) and its
+        options (entry, ``wrt``, target, dtype), never as kernels: unpickling compiles it
+        again, which finds the kernels in that process's own disk cache (see
+        ``pickling.py``)."""
+        from .pickling import state_of, unpickle
+        return (unpickle, (state_of(self),))
+
     @property
     def compiled(self) -> Compiled:
         return self.unit.compiled[self.index]

@@ -16,6 +16,7 @@ import sympy as sp
 from sympy.logic.boolalg import Boolean
 
 from . import arrays as A
+from . import progress
 from . import syntax as S
 from .arith import binary, literal
 from .builtins import BUILTINS, CONSTANTS, Builtin
@@ -115,6 +116,7 @@ class Lowerer:
         self.labels: dict[sp.Symbol, str] = {}
         self._start = 0                          # the pool's size when a function began
         self.warnings: list[SourceWarning] = []  # what lowering found ambiguous (e^xy)
+        self.stage = progress.NULL                # statements emitted, as they are
 
     def error(self, message: str, span: Span) -> ChainccError:
         return ChainccError(message, span, self.source)
@@ -208,8 +210,10 @@ class Lowerer:
         steps = 0
         while tasks:
             steps += 1
-            if steps % 4096 == 0 and builder.counter - self._start > MAX_OPERATIONS:
-                raise self.too_big(span)
+            if steps % 4096 == 0:
+                if builder.counter - self._start > MAX_OPERATIONS:
+                    raise self.too_big(span)
+                self.stage.update(builder.counter)
             task = tasks.pop()
             kind = task[0]
             if kind == "eval":
@@ -569,13 +573,15 @@ def lower_module(module: S.Module, source: Source | None = None,
     lw = Lowerer(module, source)
     seen: dict[str, S.FuncDef] = {}
     progs = []
-    for i, st in enumerate(module.statements):
-        if isinstance(st, S.FuncDef):
-            if st.name in seen:
-                raise lw.error(f"function '{st.name}' is already defined at line "
-                               f"{seen[st.name].span.line}", st.name_span)
-            seen[st.name] = st
-            progs.append(lw.lower_function(i, st))
+    with progress.stage(progress.LOWER) as lw.stage:
+        for i, st in enumerate(module.statements):
+            if isinstance(st, S.FuncDef):
+                if st.name in seen:
+                    raise lw.error(f"function '{st.name}' is already defined at line "
+                                   f"{seen[st.name].span.line}", st.name_span)
+                seen[st.name] = st
+                progs.append(lw.lower_function(i, st))
+                lw.stage.update(lw.builder.counter)
     if not progs:
         raise ChainccError("no function defined in this file (write one like "
                            "'f(x) = x^2')", Span(module.file, 1, 1, 1, 2), source)

@@ -7,6 +7,7 @@ Backends (Numba, LLVM, C, CUDA) take it from there.
 
 from __future__ import annotations
 
+from . import progress
 from .adjoint import jacobian, value_and_grad
 from .diagnostics import SourceWarning, in_order
 from .ir import Program
@@ -51,7 +52,8 @@ def pipeline(src: Source, warnings: list[SourceWarning] | None = None) -> list[C
     each once, in source order."""
     from .lower import lower_module
     from .parser import parse
-    module = parse(src)
+    with progress.stage(progress.PARSE, 1):
+        module = parse(src)
     found = list(module.warnings)
     compiled = [differentiate(f) for f in lower_module(module, src, found)]
     if warnings is not None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import __version__, cache
+from . import __version__, cache, progress
 from .diagnostics import ChainccError, SourceWarning
 from .ir import Program
 from .optimize import count_selections
@@ -46,6 +46,8 @@ class Unit:
         self.cached = compiled is None
         self._modules: dict[int, ModuleType] = {}
         self._lock = threading.RLock()
+        # where the progress of work done later (kernels compiled at first calls) goes
+        self.progress: progress.Setting = None
 
     @staticmethod
     def cache_key(source: Source) -> str:
@@ -59,6 +61,8 @@ class Unit:
         key = cls.cache_key(source)
         meta = cache.read_meta(key, required=("functions",))
         if meta is not None:
+            # the functions' kernel modules are used with their metadata
+            cache.touch_modules(f.get("module") for f in meta["functions"])
             return cls(source, None, meta, key)
         found: list[SourceWarning] = []
         compiled = pipeline(source, found)
@@ -89,7 +93,7 @@ class Unit:
     @property
     def compiled(self) -> list[Compiled]:
         if self._compiled is None:
-            with self._lock:
+            with self._lock, progress.reporting(self.progress):
                 if self._compiled is None:
                     self._compiled = pipeline(self.source)
         return self._compiled
@@ -101,16 +105,17 @@ class Unit:
         info = self.meta["functions"][index]
         if all(k in info for k in _DETAIL):
             return info
-        with self._lock:
+        with self._lock, progress.reporting(self.progress):
             info = self.meta["functions"][index]
             if all(k in info for k in _DETAIL):
                 return info
             c = self.compiled[index]
             info = {**info, "statements": [len(c.forward.body), len(c.fused.body)],
                     "selections": [count_selections(c.forward), count_selections(c.fused)],
-                    "op_counts": c.op_counts(),
-                    "module": cache.store_module(_kernel_text(self.source.name,
-                                                              self.compiled, index))}
+                    "op_counts": c.op_counts()}
+            with progress.stage(progress.KERNEL_SOURCE, 1):
+                info["module"] = cache.store_module(_kernel_text(self.source.name,
+                                                                 self.compiled, index))
             self._publish(index, info)
             return info
 
@@ -130,12 +135,13 @@ class Unit:
         info = self.detail(index)
         module = cache.load_module(info["module"])
         if module is None:
-            key = cache.store_module(_kernel_text(self.source.name, self.compiled, index))
+            with progress.reporting(self.progress), \
+                    progress.stage(progress.KERNEL_SOURCE, 1):
+                text = _kernel_text(self.source.name, self.compiled, index)
+            key, module = cache.stored_module(text)
             if key != info["module"]:                  # written by another version
                 with self._lock:
                     self._publish(index, {**info, "module": key})
-            module = cache.load_module(key)
-            assert module is not None, "a kernel module just written is unreadable"
         self._modules[index] = module
         return module
 
@@ -152,29 +158,39 @@ class Unit:
             module = cache.load_module(entry["module"])
             if module is not None:
                 return module
-        text = batch_module_source(__version__, self.source.name, prog(), fname, shared,
-                                   reduce=True)
-        module_key = cache.store_module(text)
+        with progress.reporting(self.progress):
+            p = prog()
+            with progress.stage(progress.KERNEL_SOURCE, 1):
+                text = batch_module_source(__version__, self.source.name, p, fname, shared,
+                                           reduce=True)
+        module_key, module = cache.stored_module(text)
         if index_key and (entry is None or entry["module"] != module_key):
             cache.write_meta(index_key, {"module": module_key})
-        module = cache.load_module(module_key)
-        assert module is not None, "a kernel module just written is unreadable"
         return module
 
     def native_kernel(self, index: int, which: str, prog: Callable[[], Program],
-                      fname: str, kind: str):
-        """An LLVM-backend kernel, its machine code found in the disk cache when it was
-        made before (by source, function, program and kind) and matches its hash."""
+                      fname: str, mode: str, shared: tuple[bool, ...] | None = None):
+        """An LLVM-backend kernel (``mode`` "point", "points" or "sum"; ``shared`` the
+        sharing pattern of a batch kernel), its machine code found in the disk cache when
+        it was made before (by source, function, program, mode and pattern) and matches
+        its hash."""
         from .backends import llvm
-        index_key = cache.digest(self.key, str(index), which, kind) if self.key else None
+        pattern = "" if shared is None else "".join("s" if s else "p" for s in shared)
+        index_key = cache.digest(self.key, str(index), which, mode, pattern) \
+            if self.key else None
         entry = cache.read_meta(index_key, required=("object",)) if index_key else None
         obj = cache.read_object(entry["object"]) if entry else None
         if obj is None:
-            obj = llvm.compile_object(llvm.module_ir(prog(), fname, kind))
+            with progress.reporting(self.progress):
+                program = prog()
+                with progress.stage(progress.KERNELS, 1):
+                    how = llvm.plan(program)
+                    obj = llvm.compile_object(llvm.module_ir(program, fname, mode, shared,
+                                                             how.inline), how)
             object_key = cache.store_object(obj)
             if index_key and (entry is None or entry["object"] != object_key):
                 cache.write_meta(index_key, {"object": object_key})
-        return llvm.Kernel(obj, f"{fname}_{kind}", kind)
+        return llvm.Kernel(obj, f"{fname}_{mode}", mode)
 
     @property
     def warnings(self) -> tuple[SourceWarning, ...]:

@@ -104,14 +104,10 @@ class _Payload:
 def _compile(row: str, column: str):
     import chaincc
     from chaincc import native
-    saved = native.NATIVE_STATEMENTS
-    if row == "o":
-        native.NATIVE_STATEMENTS = 0                  # the LLVM backend for this cell
-    try:
+    # the LLVM backend for the object-file row, Numba's for the rows of its files
+    with native.using("llvm" if row == "o" else "numba"):
         f = chaincc.compile(source(row, column))
         return f, f.value_and_grad(X, Y)
-    finally:
-        native.NATIVE_STATEMENTS = saved
 
 
 def target(row: str, f) -> Path:
@@ -121,7 +117,8 @@ def target(row: str, f) -> Path:
     if row == "meta":
         return cache.space() / "meta" / f"{unit.key}.json"
     if row == "o":
-        entry = cache.read_meta(cache.digest(unit.key, "0", "vg", "points"))
+        # the scalar call's kernel: program "vg", mode "point", no sharing pattern
+        entry = cache.read_meta(cache.digest(unit.key, "0", "vg", "point", ""))
         return cache.space() / "objects" / f"{entry['object']}.o"
     module = cache.module_path(unit.detail(0)["module"])
     if row == "py":

@@ -4,10 +4,10 @@ For one program (tests/progs.py) and a few points per function, the value and th
 (the Jacobian for a vector-valued function) from each path are compared with
 ``chaincc.reference``, which evaluates the syntax tree directly in high precision:
 
-    numba     Numba scalar kernel, ``fn.value_and_grad(floats)``
+    numba     Numba scalar kernel (``CHAINCC_CPU_BACKEND=numba``), ``fn.value_and_grad(floats)``
     batch     Numba batch kernels: all points in one call (arrays with a batch dimension)
     sum       Numba reduction kernel, ``reduce="sum"``, against the sum of the references
-    llvm      the LLVM backend (forced by lowering its statement threshold): scalar, batch
+    llvm      the LLVM backend (chaincc's default for CPU programs): scalar, batch
     c         ``fn.compile_c()`` through ctypes: scalar and batch
     cuda      the Numba CUDA kernels (only in a process with NUMBA_ENABLE_CUDASIM=1 or a GPU)
     eval      the float64 evaluator (chaincc/evaluate.py) over the fused program
@@ -227,19 +227,28 @@ def run_explain(fn, point: dict) -> Result:
     return Result(np.asarray(numbers[0]), tuple(grads))
 
 
-def llvm_function(fn):
-    """The same function on the LLVM backend: a fresh Function whose backend choice is
-    made while the statement threshold is below every program's size."""
+def _on(fn, backend: str):
+    """A fresh Function of the same unit whose value and gradient programs run on
+    ``backend`` (the choice is made at the first use of each program kind)."""
     from chaincc import native
     forced = type(fn)(fn.unit, fn.index)
-    saved = native.NATIVE_STATEMENTS
-    native.NATIVE_STATEMENTS = -1
-    try:
+    with native.using(backend):
         for which in ("value", "vg"):
-            assert forced._native(which)
-    finally:
-        native.NATIVE_STATEMENTS = saved
+            forced._native(which)
     return forced
+
+
+def llvm_function(fn):
+    """The same function on the LLVM backend (chaincc's default for CPU programs)."""
+    forced = _on(fn, "llvm")
+    assert forced._native("value") and forced._native("vg")
+    return forced
+
+
+def numba_function(fn):
+    """The same function on Numba's kernels (``CHAINCC_CPU_BACKEND=numba``); programs over
+    that backend's size thresholds still run on LLVM."""
+    return _on(fn, "numba")
 
 
 # ------------------------------------------------------------------ comparing ---------
@@ -346,7 +355,7 @@ class FunctionCheck:
                  tally: Tally, oracle: Callable) -> None:
         self.prog, self.name, self.unit, self.tally = prog, st.name, unit, tally
         self.source = prog.source()
-        self.fn = unit.function(st.name)
+        self.fn = numba_function(unit.function(st.name))
         self.out_shape = tuple(self.fn.out_shape)
         self.pts = progs.points(prog.seed, st.name, st.params, npoints)
         self.wants = [oracle(self.source, st.name, p, self.out_shape, self.fn.shapes)

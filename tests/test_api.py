@@ -278,6 +278,7 @@ def test_new_process_reuses_the_disk_cache(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["CHAINCC_CACHE_DIR"] = str(cache)
+    env["CHAINCC_CPU_BACKEND"] = "numba"          # Numba's own cache, as the kernels use it
 
     def run() -> dict:
         out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,

@@ -135,9 +135,13 @@ def test_llvm_ir_with_unicode_and_longest_names(programs) -> None:
     for name in ("βσ", "f" * MAX_NAME, "x_batch", "名前"):
         fname = kernel_name(name)
         assert fname.isascii() and fname.isidentifier() and len(fname) <= 80
-        for kind in ("points", "sum"):
-            mod = binding.parse_assembly(llvm.module_ir(programs.fused, fname, kind))
-            mod.verify()
+        shared = (False,) * len(programs.fused.params)
+        for mode in ("point", "points", "sum"):
+            for inline in (True, False):
+                mod = binding.parse_assembly(llvm.module_ir(
+                    programs.fused, fname, mode, None if mode == "point" else shared,
+                    inline))
+                mod.verify()
 
 
 @pytest.mark.parametrize("which", [0, 1, 10, 11])   # \n, \r, surrogates, 10,000 chars
@@ -159,7 +163,7 @@ def test_longest_parameter_name_runs_on_numba_and_llvm(monkeypatch) -> None:
     p, q = "p" * MAX_NAME, "p" * (MAX_NAME - 1) + "q"
     f = chaincc.compile(f"{'g' * MAX_NAME}({p}, {q}) = {p}^2 * {q}")
     assert f.value_and_grad(3.0, 2.0) == (18.0, (12.0, 9.0))
-    monkeypatch.setattr(native, "NATIVE_STATEMENTS", -1)
+    monkeypatch.setattr(native, "BACKEND", "numba")
     g = chaincc.compile(f"h({p}, {q}) = {p}^2 * {q} + 1")
     value, grad = g.value_and_grad([3.0, 1.0], 2.0)
     assert value.tolist() == [19.0, 3.0] and grad[0].tolist() == [12.0, 4.0]

@@ -1,5 +1,6 @@
-"""The LLVM backend that large programs run on: it must agree bit for bit with the Numba
-kernels, in every calling mode, and keep its machine code in the disk cache."""
+"""The LLVM backend that CPU programs run on: it must agree bit for bit with the Numba
+kernels (``CHAINCC_CPU_BACKEND=numba``), in every calling mode, and keep its machine code
+in the disk cache."""
 
 from __future__ import annotations
 
@@ -27,17 +28,14 @@ g(x[3], W[2,3], b[2], s) = sum(tanh(W @ x + b) * s) + max(x) + logsumexp(x) +
 
 @pytest.fixture(scope="module")
 def pair():
-    """The same function on both backends (the threshold decides which one runs)."""
-    big = chaincc.compile(MIXED)
-    assert not big._native("vg")
-    saved = native.NATIVE_STATEMENTS
-    native.NATIVE_STATEMENTS = 0
-    try:
+    """The same function on both backends."""
+    with native.using("numba"):
+        big = chaincc.compile(MIXED)
+        assert not big._native("vg") and not big._native("value")
+    with native.using("llvm"):
         small = chaincc.compile(MIXED + "\n# the same function, on the LLVM backend\n")
         assert small._native("vg") and small._native("value")
-        yield big, small
-    finally:
-        native.NATIVE_STATEMENTS = saved
+    yield big, small
 
 
 def _args(rng, n=None):

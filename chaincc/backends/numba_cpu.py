@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..calling import REDUCE_CHUNKS
 from ..escape import ascii_tag, comment_text, identifier
 from ..ir import Program
 from ..ops import LIBM_CALLS
@@ -83,9 +84,6 @@ def _chunk_count(n):
 # Programs up to this size get a prange batch wrapper as well as the per-chunk kernels.
 PRANGE_STATEMENTS = 200
 
-# Reductions sum in this many chunks whatever the core count, so they give the same bits
-# on any machine.
-REDUCE_CHUNKS = 64
 
 
 def _body(prog: Program, pr: Printer) -> list[str]:
