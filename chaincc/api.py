@@ -8,21 +8,41 @@ pipeline.py; the cache-backed kernels of a source in unit.py."""
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
-
-import sympy as sp
+from typing import TYPE_CHECKING
 
 from . import progress as _progress
 from .calling import ArgumentTypeError
 from .function import Function
-from .pipeline import Compiled, differentiate, pipeline
 from .source import SYNTAXES, Source
 from .unit import Unit
 
+if TYPE_CHECKING:
+    import sympy as sp
+
+    from .pipeline import Compiled, differentiate, pipeline
+
 __all__ = ["Compiled", "Function", "Unit", "compile", "compile_unit", "differentiate",
            "pipeline"]
+
+
+def __getattr__(name: str) -> object:
+    """The compiler's stages, imported on first use (a process that runs cached kernels
+    never imports the compiler, nor SymPy)."""
+    if name in ("Compiled", "differentiate", "pipeline"):
+        from . import pipeline as stages
+        return getattr(stages, name)
+    raise AttributeError(f"module 'chaincc.api' has no attribute {name!r}")
+
+
+def _is_sympy(value: object) -> bool:
+    """Whether ``value`` is a SymPy expression (without importing SymPy: a caller who has
+    one has imported it)."""
+    sympy = sys.modules.get("sympy")
+    return sympy is not None and isinstance(value, sympy.Basic)
 
 
 def _as_source(source: object, name: object, syntax: object = None) -> Source:
@@ -84,7 +104,8 @@ def _compile(source: str | Path | Source | sp.Expr, entry: str | None,
         from .cuda import retarget
         return retarget(_compile(source, entry, params, name, "cpu", None, None, syntax,
                                  stacklevel + 1), target, dtype)
-    if isinstance(source, sp.Basic):
+    if _is_sympy(source):
+        from .pipeline import differentiate
         from .sympy_input import lower_sympy
         if params is None:
             raise ArgumentTypeError("compiling a SymPy expression needs params=[...] (its "

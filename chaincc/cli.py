@@ -284,7 +284,7 @@ def _at(args: argparse.Namespace, fn) -> dict[str, float] | None:
 
 
 def _explain_args(p: argparse.ArgumentParser) -> None:
-    from .explain import FORMATS
+    from .formats import FORMATS
     _file_and_entry(p)
     p.add_argument("--at", metavar="x=1,y=2", help="show every value at this point")
     p.add_argument("--format", choices=FORMATS, default="unicode",

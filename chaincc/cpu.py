@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import adjoint, cache, forward, progress
+from . import cache, progress
 from .calling import Call, parallel_kernels_safe, run_chunks
 from .executor import split_kind, with_wrt
-from .ir import Program
-from .optimize import count_selections
 from .version import __version__
 
 if TYPE_CHECKING:
+    from .ir import Program
     from .unit import Unit
 
 # batch calls at least this large run through the kernel module's own prange loop
@@ -45,7 +44,8 @@ class CpuExecutor:
         self.kernel = kernel
         self._statements = tuple(statements)
         self._selections = tuple(selections)
-        self._derived: dict[str, tuple[Program, ModuleType]] = {}
+        self._derived: dict[str, Program] = {}
+        self._derived_modules: dict[str, ModuleType] = {}
         self.loops: dict[tuple[str, tuple[bool, ...]], ModuleType] = {}
         self._natives: dict[tuple[str, str], object] = {}
         self._backend: dict[str, bool] = {}
@@ -64,7 +64,7 @@ class CpuExecutor:
             return c.forward
         if kind == "vg":
             return c.fused
-        return self._derive(kind)[0]
+        return self._derive(kind)
 
     def fname(self, kind: str) -> str:
         """The kernel's name for a program kind."""
@@ -78,13 +78,16 @@ class CpuExecutor:
         kernel = self._scalar.get(kind)
         if kernel is None:
             module = (self.unit.scalar_module(self.index) if kind in ("value", "vg")
-                      else self._derive(kind)[1])
+                      else self._derived_module(kind))
             kernel = self._scalar[kind] = getattr(module, self.fname(kind))
         return kernel
 
-    def _derive(self, kind: str) -> tuple[Program, ModuleType]:
-        if kind not in self._derived:
-            from .backends.numba_cpu import scalar_module_source
+    def _derive(self, kind: str) -> Program:
+        """A derived program (a Jacobian, VJP, JVP, Hessian, HVP, or a gradient over some
+        parameters), made on first use."""
+        prog = self._derived.get(kind)
+        if prog is None:
+            from . import adjoint, forward
             c = self.unit.compiled[self.index]
             base, wrt = split_kind(kind)
             names = None if wrt is None else tuple(c.forward.params[i].name for i in wrt)
@@ -99,12 +102,21 @@ class CpuExecutor:
                         "jacfwd": lambda: forward.jacobian(c.forward, names),
                         "hessian": lambda: adjoint.hessian(fused(), names),
                         "hvp": lambda: adjoint.hvp(fused(), names)}[base]()
-                with progress.stage(progress.KERNEL_SOURCE, 1):
-                    text = scalar_module_source(__version__, self.unit.source.name,
-                                                [(prog, self.fname(kind))])
+            self._derived[kind] = prog
+        return prog
+
+    def _derived_module(self, kind: str) -> ModuleType:
+        """A derived program's Numba scalar kernel module (the Numba backend only)."""
+        module = self._derived_modules.get(kind)
+        if module is None:
+            from .backends.numba_cpu import scalar_module_source
+            with progress.reporting(self.unit.progress), \
+                    progress.stage(progress.KERNEL_SOURCE, 1):
+                text = scalar_module_source(__version__, self.unit.source.name,
+                                            [(self._derive(kind), self.fname(kind))])
             _, module = cache.stored_module(text)
-            self._derived[kind] = (prog, module)
-        return self._derived[kind]
+            self._derived_modules[kind] = module
+        return module
 
     def native(self, kind: str) -> bool:
         """Whether this program runs on the LLVM backend (every program, unless
@@ -117,7 +129,8 @@ class CpuExecutor:
                 i = 0 if kind == "value" else 1
                 self._backend[kind] = uses_llvm(self._statements[i], self._selections[i])
             else:
-                prog = self._derive(kind)[0]
+                from .optimize import count_selections
+                prog = self._derive(kind)
                 self._backend[kind] = uses_llvm(len(prog.body), count_selections(prog))
         return self._backend[kind]
 

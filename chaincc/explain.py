@@ -18,10 +18,10 @@ import sympy as sp
 
 from .derivation import Derivation, Node, derive
 from .diagnostics import ChainccError
+from .formats import FORMATS
 from .ir import Program, expr_text
 from .mathprint import exact, latex_name, number, printer
 
-FORMATS = ("unicode", "ascii", "latex", "markdown")
 FULL_LIMIT = 40        # more intermediates than this are summarised unless full=True
 EDGE = 5               # lines kept at each end of a summarised list
 SHORT = 60             # longest formula (SymPy str) shown in the inputs as a by-the-way

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 from .cpu import CpuExecutor
 from .frontend import Frontend
-from .ir import Program
-from .pipeline import Compiled
 from .version import __version__
 
 if TYPE_CHECKING:
     from .cbuild import CFunction
+    from .ir import Program
+    from .pipeline import Compiled
     from .scipy import Objective
     from .unit import Unit
 

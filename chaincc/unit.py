@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING
 
 from . import __version__, cache, progress
 from .diagnostics import ChainccError, SourceWarning
-from .ir import Program
-from .optimize import count_selections
-from .pipeline import Compiled, pipeline
 from .source import Source
 
 if TYPE_CHECKING:
     from .function import Function
+    from .ir import Program
+    from .pipeline import Compiled
 
 
 def _kernel_text(src_name: str, compiled: list[Compiled], index: int) -> str:
@@ -64,6 +63,7 @@ class Unit:
             # the functions' kernel modules are used with their metadata
             cache.touch_modules(f.get("module") for f in meta["functions"])
             return cls(source, None, meta, key)
+        from .pipeline import pipeline
         found: list[SourceWarning] = []
         compiled = pipeline(source, found)
         return cls.from_compiled(source, compiled, key, found)
@@ -95,6 +95,7 @@ class Unit:
         if self._compiled is None:
             with self._lock, progress.reporting(self.progress):
                 if self._compiled is None:
+                    from .pipeline import pipeline
                     self._compiled = pipeline(self.source)
         return self._compiled
 
@@ -109,6 +110,7 @@ class Unit:
             info = self.meta["functions"][index]
             if all(k in info for k in _DETAIL):
                 return info
+            from .optimize import count_selections
             c = self.compiled[index]
             info = {**info, "statements": [len(c.forward.body), len(c.fused.body)],
                     "selections": [count_selections(c.forward), count_selections(c.fused)],
@@ -174,13 +176,14 @@ class Unit:
         sharing pattern of a batch kernel), its machine code found in the disk cache when
         it was made before (by source, function, program, mode and pattern) and matches
         its hash."""
-        from .backends import llvm
+        from .backends import machine
         pattern = "" if shared is None else "".join("s" if s else "p" for s in shared)
         index_key = cache.digest(self.key, str(index), which, mode, pattern) \
             if self.key else None
         entry = cache.read_meta(index_key, required=("object",)) if index_key else None
         obj = cache.read_object(entry["object"]) if entry else None
         if obj is None:
+            from .backends import llvm
             with progress.reporting(self.progress):
                 program = prog()
                 with progress.stage(progress.KERNELS, 1):
@@ -190,7 +193,7 @@ class Unit:
             object_key = cache.store_object(obj)
             if index_key and (entry is None or entry["object"] != object_key):
                 cache.write_meta(index_key, {"object": object_key})
-        return llvm.Kernel(obj, f"{fname}_{mode}", mode)
+        return machine.Kernel(obj, f"{fname}_{mode}", mode)
 
     @property
     def warnings(self) -> tuple[SourceWarning, ...]:

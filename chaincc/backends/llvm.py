@@ -11,12 +11,7 @@ by every point). The machine code is cached on disk.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import struct
-import sys
-import threading
-from dataclasses import dataclass
 
 import sympy as sp
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
@@ -25,6 +20,9 @@ from ..functions import Where
 from ..ir import Program
 from ..libm import arity
 from ..ops import op_of, power
+from .machine import Kernel, Plan, compile_object
+
+__all__ = ["Kernel", "Plan", "compile_object", "module_ir", "plan"]
 
 RELATIONS = {"<": "olt", "<=": "ole", ">": "ogt", ">=": "oge", "==": "oeq", "!=": "une"}
 
@@ -325,96 +323,8 @@ def _size(shape: tuple[int, ...]) -> int:
 # statements, 10-30 s for 12,800), the fast one's linearly (0.05 s and 0.1-0.2 s), for
 # code that runs 1.4-2 times slower.
 OPT_STATEMENTS = 2000
-_initialised = False
-_lock = threading.RLock()
-
-
-@dataclass(frozen=True)
-class Plan:
-    opt: int            # the IR optimisation level
-    codegen: int        # the code generator's optimisation level
-    inline: bool        # the body inlined into the kernel's loop
 
 
 def plan(prog: Program) -> Plan:
+    """How to compile a program's kernels, by its size."""
     return Plan(3, 3, True) if len(prog.body) <= OPT_STATEMENTS else Plan(1, 0, False)
-
-
-def _llvm():
-    global _initialised
-    import llvmlite.binding as llvm
-    if not _initialised:
-        with _compiler_lock():
-            if not _initialised:
-                llvm.initialize_native_target()
-                llvm.initialize_native_asmprinter()
-                _initialised = True
-    return llvm
-
-
-def _target_machine(codegen: int):
-    llvm = _llvm()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                        features=llvm.get_host_cpu_features().flatten(),
-                                        opt=codegen, jit=True)
-
-
-@contextlib.contextmanager
-def _compiler_lock():
-    """llvmlite parses into one global LLVM context, which is not safe to use from
-    several threads at once: chaincc's own lock, and Numba's too once Numba is loaded
-    (its compiler shares the context). A process that only runs cached kernels never
-    imports Numba."""
-    with _lock:
-        if "numba" in sys.modules:
-            from numba.core.compiler_lock import global_compiler_lock
-            with global_compiler_lock:
-                yield
-        else:
-            yield
-
-
-def compile_object(ir_text: str, how: Plan = Plan(1, 1, False)) -> bytes:
-    """Optimise and compile the IR to an object file for this machine."""
-    llvm = _llvm()
-    with _compiler_lock():
-        mod = llvm.parse_assembly(ir_text)
-        mod.verify()
-        tm = _target_machine(how.codegen)
-        pto = llvm.create_pipeline_tuning_options(speed_level=how.opt)
-        if how.opt >= 2:
-            pto.loop_vectorization = True
-            pto.slp_vectorization = True
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(mod, pb)
-        return tm.emit_object(mod)
-
-
-PROTOTYPES = {
-    "point": ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p),
-    "points": ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
-                               ctypes.c_void_p),
-    "sum": ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
-                            ctypes.c_void_p),
-}
-
-
-class Kernel:
-    """One loaded kernel (machine code from ``compile_object``); calls release the GIL.
-
-    Object files read from the disk cache are checked against their hash before they
-    get here (``cache.read_object``): LLVM's loader trusts the bytes it is given."""
-
-    def __init__(self, obj: bytes, symbol: str, mode: str) -> None:
-        assert obj, "empty object file"
-        llvm = _llvm()
-        with _compiler_lock():
-            self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
-                                                      _target_machine(1))
-            self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-            self._engine.finalize_object()
-            address = self._engine.get_function_address(symbol)
-        assert address, f"object file has no symbol {symbol}"
-        self.mode = mode
-        self.call = PROTOTYPES[mode](address)

@@ -1,0 +1,106 @@
+"""LLVM machine code for chaincc's kernels: IR (``llvm.py``) compiled to an object file,
+and object files (from the compiler or the disk cache) loaded and called through ctypes.
+
+Only llvmlite is imported here: a process that runs kernels it finds in the disk cache
+needs neither SymPy nor Numba."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import sys
+import threading
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to compile a kernel (``llvm.plan`` picks one by program size)."""
+
+    opt: int            # the IR optimisation level
+    codegen: int        # the code generator's optimisation level
+    inline: bool        # the body inlined into the kernel's loop
+
+
+_initialised = False
+_lock = threading.RLock()
+
+
+def _llvm():
+    global _initialised
+    import llvmlite.binding as llvm
+    if not _initialised:
+        with _compiler_lock():
+            if not _initialised:
+                llvm.initialize_native_target()
+                llvm.initialize_native_asmprinter()
+                _initialised = True
+    return llvm
+
+
+def _target_machine(codegen: int):
+    llvm = _llvm()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                        features=llvm.get_host_cpu_features().flatten(),
+                                        opt=codegen, jit=True)
+
+
+@contextlib.contextmanager
+def _compiler_lock():
+    """llvmlite parses into one global LLVM context, which is not safe to use from
+    several threads at once: chaincc's own lock, and Numba's too once Numba is loaded
+    (its compiler shares the context). A process that only runs cached kernels never
+    imports Numba."""
+    with _lock:
+        if "numba" in sys.modules:
+            from numba.core.compiler_lock import global_compiler_lock
+            with global_compiler_lock:
+                yield
+        else:
+            yield
+
+
+def compile_object(ir_text: str, how: Plan = Plan(1, 1, False)) -> bytes:
+    """Optimise and compile the IR to an object file for this machine."""
+    llvm = _llvm()
+    with _compiler_lock():
+        mod = llvm.parse_assembly(ir_text)
+        mod.verify()
+        tm = _target_machine(how.codegen)
+        pto = llvm.create_pipeline_tuning_options(speed_level=how.opt)
+        if how.opt >= 2:
+            pto.loop_vectorization = True
+            pto.slp_vectorization = True
+        pb = llvm.create_pass_builder(tm, pto)
+        pb.getModulePassManager().run(mod, pb)
+        return tm.emit_object(mod)
+
+
+PROTOTYPES = {
+    "point": ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p),
+    "points": ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
+                               ctypes.c_void_p),
+    "sum": ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
+                            ctypes.c_void_p),
+}
+
+
+class Kernel:
+    """One loaded kernel (machine code from ``compile_object``); calls release the GIL.
+
+    Object files read from the disk cache are checked against their hash before they
+    get here (``cache.read_object``): LLVM's loader trusts the bytes it is given."""
+
+    def __init__(self, obj: bytes, symbol: str, mode: str) -> None:
+        assert obj, "empty object file"
+        llvm = _llvm()
+        with _compiler_lock():
+            self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
+                                                      _target_machine(1))
+            self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            self._engine.finalize_object()
+            address = self._engine.get_function_address(symbol)
+        assert address, f"object file has no symbol {symbol}"
+        self.mode = mode
+        self.call = PROTOTYPES[mode](address)
