@@ -7,7 +7,8 @@ For one program (tests/progs.py) and a few points per function, the value and th
     numba     Numba scalar kernel (``CHAINCC_CPU_BACKEND=numba``), ``fn.value_and_grad(floats)``
     batch     Numba batch kernels: all points in one call (arrays with a batch dimension)
     sum       Numba reduction kernel, ``reduce="sum"``, against the sum of the references
-    llvm      the LLVM backend (chaincc's default for CPU programs): scalar, batch
+    llvm      the LLVM backend (chaincc's default for CPU programs): scalar, batch, and
+              its reduction kernel (``llvm-sum``)
     c         ``fn.compile_c()`` through ctypes: scalar and batch
     cuda      the Numba CUDA kernels (only in a process with NUMBA_ENABLE_CUDASIM=1 or a GPU)
     eval      the float64 evaluator (chaincc/evaluate.py) over the fused program
@@ -423,9 +424,9 @@ class FunctionCheck:
     def _batch(self) -> None:
         self.per_point("batch", run_batch(self.fn, self.pts, self.out_shape))
 
-    def _sum(self) -> None:
-        r = run_sum(self.fn, self.pts, self.out_shape)
-        self.tally.add("sum")
+    def _sum(self, fn=None, label: str = "sum") -> None:
+        r = run_sum(fn or self.fn, self.pts, self.out_shape)
+        self.tally.add(label)
         wants = self.wants
         grads = () if self.out_shape else tuple(
             np.sum([w.grads[i] for w in wants], axis=0) for i in range(len(self.fn.params)))
@@ -444,7 +445,7 @@ class FunctionCheck:
         if why:
             self.tally.add("excused:" + why)
         elif bad:
-            self.note("sum", bad[0], bad[1], None)
+            self.note(label, bad[0], bad[1], None)
 
     def _compiled_paths(self, backend: str, make: Callable, batch_only: bool = False
                         ) -> None:
@@ -459,6 +460,9 @@ class FunctionCheck:
 
     def _llvm(self) -> None:
         self._compiled_paths("llvm", lambda: llvm_function(self.fn))
+        forced = _guard_fn(lambda: llvm_function(self.fn))
+        if not isinstance(forced, Result):
+            self._sum(forced, "llvm-sum")
 
     def _c(self) -> None:
         self._compiled_paths("c", self.fn.compile_c)
