@@ -5,7 +5,8 @@ backend (LLVM) and, with ``--numba``, on the Numba kernels as well (``CHAINCC_CP
 
     python benchmarks/bench_latency.py [--numba] [--repeats 3] [--cases seed,lstm]
 
-Per case: ``import chaincc`` (s), then compile and the first call (s): the value and
+Per case: ``import chaincc`` (s); in the cold process, importing what a compile loads on
+first use (NumPy, SymPy, llvmlite); then the compile and the first call (s): the value and
 gradient at a point, or the Hessian for the ``hessian`` cases. Medians over repeats.
 """
 
@@ -60,7 +61,10 @@ t0 = time.perf_counter()
 import chaincc
 t1 = time.perf_counter()
 import numpy as np
-src, what = json.loads(sys.stdin.read())
+src, what, preload = json.loads(sys.stdin.read())
+if preload:     # what a compile imports on first use: the compiler (SymPy) and LLVM
+    import sympy, llvmlite.binding, chaincc.api, chaincc.pipeline, chaincc.backends.llvm
+t1b = time.perf_counter()
 fn = chaincc.compile(src)
 args = [np.linspace(0.1, 0.9, max(1, int(np.prod(s)))).reshape(s) if s else 0.3
         for s in fn.shapes]
@@ -69,15 +73,16 @@ if what == "hessian":
 else:
     fn.value_and_grad(*args)
 t2 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "first": t2 - t1,
+print(json.dumps({"import": t1 - t0, "libraries": t1b - t1, "first": t2 - t1b,
                   "ops": fn.op_counts()["value_and_grad"],
                   "sympy": "sympy" in sys.modules, "numba": "numba" in sys.modules}))
 """
 
 
-def child(src: str, what: str, cache: str, backend: str) -> dict:
+def child(src: str, what: str, cache: str, backend: str, preload: bool) -> dict:
     env = dict(os.environ, CHAINCC_CACHE_DIR=cache, CHAINCC_CPU_BACKEND=backend)
-    out = subprocess.run([sys.executable, "-c", CHILD], input=json.dumps([src, what]),
+    out = subprocess.run([sys.executable, "-c", CHILD],
+                         input=json.dumps([src, what, preload]),
                          capture_output=True, text=True, env=env, check=True, timeout=900)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -86,13 +91,14 @@ def measure(src: str, what: str, backend: str, repeats: int) -> dict:
     cold, warm = [], []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as cache:
-            cold.append(child(src, what, cache, backend))
-            warm.append(child(src, what, cache, backend))
+            cold.append(child(src, what, cache, backend, True))
+            warm.append(child(src, what, cache, backend, False))
 
     def med(rows: list[dict], key: str) -> float:
         return statistics.median(r[key] for r in rows)
     return {"ops": cold[0]["ops"], "import": med(cold, "import"),
-            "cold": med(cold, "first"), "warm": med(warm, "first"),
+            "libraries": med(cold, "libraries"), "cold": med(cold, "first"),
+            "warm": med(warm, "first") + med(warm, "libraries"),
             "warm_sympy": warm[0]["sympy"], "warm_numba": warm[0]["numba"]}
 
 
@@ -103,17 +109,21 @@ def main() -> None:
     ap.add_argument("--cases", default=",".join(CASES))
     args = ap.parse_args()
     backends = ["llvm", "numba"] if args.numba else ["llvm"]
-    print(f"Compile latency, new processes, medians of {args.repeats}; 'first' = compile "
-          "and first call after import; warm = a new process with the cache filled")
-    print(f"{'case':<12} {'v+g ops':>8} {'backend':>8} {'import s':>9} {'cold first s':>13} "
-          f"{'warm first s':>13}  warm process loads")
+    print(f"Compile latency, new processes, medians of {args.repeats}. import: `import "
+          "chaincc`; libraries: then NumPy, SymPy and llvmlite (which a compile imports on "
+          "first use); first: compile and first call after those; warm: a new process "
+          "with the cache filled, from after `import chaincc` to the first result (NumPy "
+          "included)")
+    print(f"{'case':<12} {'v+g ops':>8} {'backend':>8} {'import s':>9} {'libraries s':>12} "
+          f"{'cold first s':>13} {'warm first s':>13}  warm process loads")
     for name in args.cases.split(","):
         src, what = CASES[name]
         for b in backends:
             r = measure(src, what, b, args.repeats)
             loads = ", ".join(m for m in ("sympy", "numba") if r[f"warm_{m}"]) or "neither"
-            print(f"{name:<12} {r['ops']:>8} {b:>8} {r['import']:>9.3f} {r['cold']:>13.3f} "
-                  f"{r['warm']:>13.3f}  {loads}", flush=True)
+            print(f"{name:<12} {r['ops']:>8} {b:>8} {r['import']:>9.3f} "
+                  f"{r['libraries']:>12.3f} {r['cold']:>13.3f} {r['warm']:>13.3f}  {loads}",
+                  flush=True)
 
 
 if __name__ == "__main__":

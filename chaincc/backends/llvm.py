@@ -215,6 +215,10 @@ def _load_pointers(em: Emitter, table: str, n: int) -> list[str]:
     return out
 
 
+def _element(em: Emitter, base: str, k: int) -> str:
+    return em.ins(f"getelementptr inbounds double, double* {base}, i64 {k}")
+
+
 def _offset(em: Emitter, size: int) -> str | int:
     """Where point %i's elements start in an array of ``size`` elements per point."""
     return "%i" if size == 1 else em.ins(f"mul i64 %i, {size}")
@@ -232,8 +236,11 @@ def module_ir(prog: Program, name: str, mode: str,
       ``in`` and every output's elements one after another in ``out``;
     - ``NAME_points(lo, hi, inptr, outptr)``: points lo..hi-1, parameter j's elements
       from ``inptr[j]`` and output o's from ``outptr[o]`` (``size`` per point);
-    - ``NAME_sum(lo, hi, inptr, acc)``: acc += the outputs summed over points lo..hi-1,
-      added point after point, as float64 adds them.
+    - ``NAME_sum(lo, hi, inptr, acc)``: acc += the outputs summed over points lo..hi-1:
+      point after point, as float64 adds them, for a large program; for a small one
+      (``inline``) in partial sums LLVM may keep per lane, as a vectorised reduction
+      adds (deterministic for given machine code, within float64's rounding of the
+      sum).
 
     The per-point strides are constants of the kernel, and the pointers passed to the
     body overlap nothing (``native.run`` makes sure), so LLVM may vectorise across
@@ -284,6 +291,18 @@ def module_ir(prog: Program, name: str, mode: str,
         _call_body(lines, name, ins, outs)
         lines.append("  br label %next")
         add: list[str] = []
+    elif inline:
+        # a small program: each output's running sum a phi, added with reassociation
+        # allowed, so LLVM may keep several partial sums per output (vectorising across
+        # points); for given machine code and chunks the sum is deterministic
+        _call_body(lines, name, ins, obuf)
+        for k in range(total):
+            v = em.ins(f"load double, double* {_element(em, buf, k)}, align 8")
+            lines.append(f"  %s{k}next = fadd reassoc double %s{k}, {v}")
+        lines.append("  br label %next")
+        head += [f"  %s{k} = phi double [{double(0.0)}, %entry], [%s{k}next, %next]"
+                 for k in range(total)]
+        add = []
     else:
         _call_body(lines, name, ins, obuf)
         # acc[k] += buf[k], k = 0..total-1, in order: the sum as float64 adds it
@@ -299,7 +318,14 @@ def module_ir(prog: Program, name: str, mode: str,
                f"  %kmore = icmp slt i64 %knext, {total}",
                "  br i1 %kmore, label %add, label %next"]
     tail = ["next:", "  %inext = add nsw i64 %i, 1", "  %more = icmp slt i64 %inext, %hi",
-            "  br i1 %more, label %loop, label %done", "done:", "  ret void", "}", ""]
+            "  br i1 %more, label %loop, label %exit", "exit:"]
+    if mode == "sum" and inline:
+        for k in range(total):
+            tail += [f"  %a{k} = getelementptr inbounds double, double* %acc, i64 {k}",
+                     f"  %a{k}old = load double, double* %a{k}, align 8",
+                     f"  %a{k}new = fadd double %a{k}old, %s{k}next",
+                     f"  store double %a{k}new, double* %a{k}, align 8"]
+    tail += ["  br label %done", "done:", "  ret void", "}", ""]
     sig = ("double** nocapture readonly %inptr, double** nocapture readonly %outptr"
            if mode == "points" else
            "double** nocapture readonly %inptr, double* nocapture %acc")
