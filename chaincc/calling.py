@@ -167,6 +167,18 @@ class Call:
     on_device: bool = False
 
 
+def batch_of(have: tuple[int, ...], shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+    """The batch dimensions of an argument of shape ``have`` for parameter ``name`` of
+    ``shape``: its leading dimensions, when its trailing ones are ``shape``."""
+    k = len(shape)
+    if len(have) < k or have[len(have) - k:] != shape:
+        want = f"shape {shape_text(shape)} (or a batch of them, shape (..., " \
+            f"{', '.join(map(str, shape))}))" if shape else "a scalar or an array of them"
+        raise ArgumentError(f"parameter '{name}' must have {want}, got an array of shape "
+                            f"{shape_text(have)}")
+    return have[:len(have) - k]
+
+
 def prepare(values: Sequence, names: Sequence[str], shapes: Sequence[tuple[int, ...]],
             outputs: Sequence[tuple[int, ...]], fname: str, dtype: np.dtype = FLOAT64,
             device_view: Callable[[object], object | None] | None = None
@@ -195,13 +207,7 @@ def prepare(values: Sequence, names: Sequence[str], shapes: Sequence[tuple[int, 
                     got.append((f, (), False))
                     continue
             a = real_array(v, name, dtype)
-        k, have = len(shape), tuple(a.shape)
-        if len(have) < k or have[len(have) - k:] != shape:
-            want = f"shape {shape_text(shape)} (or a batch of them, shape (..., " \
-                f"{', '.join(map(str, shape))}))" if shape else "a scalar or an array of them"
-            raise ArgumentError(f"parameter '{name}' must have {want}, got an array of "
-                                f"shape {shape_text(have)}")
-        b = have[:len(have) - k]
+        b = batch_of(tuple(a.shape), shape, name)
         if d is not None and not b and not shape:
             raise ArgumentError(f"parameter '{name}': pass a scalar as a Python number, "
                                 f"not as a 0-d device array")

@@ -36,6 +36,7 @@ import numpy as np
 from .calling import (
     ArgumentError,
     ArgumentTypeError,
+    batch_of,
     check_reduce,
     prepare,
     real_array,
@@ -114,12 +115,7 @@ def _argument(v: object, name: str, shape: tuple[int, ...],
             if f is not None:
                 return f
         a = real_array(v, name, dtype)
-    k, have = len(shape), tuple(a.shape)
-    if len(have) < k or have[len(have) - k:] != shape:
-        want = f"shape {shape_text(shape)} (or a batch of them, shape (..., " \
-            f"{', '.join(map(str, shape))}))" if shape else "a scalar or an array of them"
-        raise ArgumentError(f"parameter '{name}' must have {want}, got an array of shape "
-                            f"{shape_text(have)}")
+    batch_of(tuple(a.shape), shape, name)
     if isinstance(a, np.ndarray):
         a = da.from_array(a, chunks=a.shape or ())
     return a
