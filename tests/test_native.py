@@ -118,3 +118,25 @@ def test_machine_code_comes_from_the_disk_cache(tmp_path):
     # written by the first is loaded as it is
     assert runs[0][2] == "True" and runs[1][2] == "False"
     assert len(list(tmp_path.glob("*/objects/*.o"))) == 1
+
+
+def test_thread_count_from_the_environment(monkeypatch) -> None:
+    """CHAINCC_NUM_THREADS, then NUMBA_NUM_THREADS, sets the batch kernels' threads;
+    a value that is not a positive integer is ignored."""
+    from chaincc.calling import threads
+    monkeypatch.setenv("CHAINCC_NUM_THREADS", "3")
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "5")
+    assert threads() == 3
+    monkeypatch.setenv("CHAINCC_NUM_THREADS", "-2; rm -rf /")
+    assert threads() == 5
+    monkeypatch.delenv("NUMBA_NUM_THREADS")
+    monkeypatch.delenv("CHAINCC_NUM_THREADS")
+    assert threads() >= 1
+    # the batch result does not depend on it
+    fn = chaincc.compile("f(x, y) = sin(x)·y²")
+    x = np.linspace(-2, 2, 50_000)
+    monkeypatch.setenv("CHAINCC_NUM_THREADS", "1")
+    one = fn.value_and_grad(x, 0.5, reduce="sum")
+    monkeypatch.setenv("CHAINCC_NUM_THREADS", "4")
+    four = fn.value_and_grad(x, 0.5, reduce="sum")
+    assert one[0] == four[0] and one[1] == four[1]
