@@ -19,6 +19,8 @@ The functions (every parameter an array of one value per point, float64, uniform
 The tools, each computing the value and the gradient with respect to every parameter:
 
     chaincc        chaincc's default CPU kernels (LLVM), ``value_and_grad(..., out=...)``
+    chaincc-fast   the same with ``math="fast"``: libm calls through glibc's vector math
+                   (libmvec) where the loop vectorises, within 4 ulp
     chaincc-numba  the same with CHAINCC_CPU_BACKEND=numba (chaincc's Numba kernels)
     numba          hand-written ``@njit(parallel=True)`` kernels with hand-derived gradients
     c              hand-written C (bench_speed_hand.c), gcc -O3 -march=native -fopenmp,
@@ -106,6 +108,7 @@ FUNCTIONS = tuple(SOURCES)
 
 TOOLS = {
     "chaincc": "chaincc (LLVM, default)",
+    "chaincc-fast": "chaincc, math=\"fast\" (libmvec)",
     "chaincc-numba": "chaincc, CHAINCC_CPU_BACKEND=numba",
     "numba": "hand Numba @njit(parallel=True)",
     "c": "hand C -O3 -march=native",
@@ -115,8 +118,9 @@ TOOLS = {
     "floor": "memory floor (C copy)",
 }
 # the package each tool needs, or None for gcc
-NEEDS = {"chaincc": "chaincc", "chaincc-numba": "numba", "numba": "numba", "c": None,
-         "c-fast": None, "jax": "jax", "torch": "torch", "floor": None}
+NEEDS = {"chaincc": "chaincc", "chaincc-fast": "chaincc", "chaincc-numba": "numba",
+         "numba": "numba", "c": None, "c-fast": None, "jax": "jax", "torch": "torch",
+         "floor": None}
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,10 +261,10 @@ def sample_index(n: int) -> np.ndarray:
 Runner = Callable[[], None]
 
 
-def _chaincc(name: str, xs: list, outs: list) -> Runner:
+def _chaincc(name: str, xs: list, outs: list, math: str = "default") -> Runner:
     import chaincc
 
-    fn = chaincc.compile(SOURCES[name])
+    fn = chaincc.compile(SOURCES[name], math=math)
     assert fn.params == PARAMS[name], fn.params
     target = (outs[0], tuple(outs[1:]))
 
@@ -380,8 +384,9 @@ def _setup(tool: str, name: str, xs: list, outs: list, work: Path,
            quick: bool) -> tuple[Runner, Callable[[], list] | None, str]:
     """Build ``tool``'s kernel of function ``name`` and run it once: the runner, where its
     results are when not in ``outs``, and a note for the table."""
-    if tool in ("chaincc", "chaincc-numba"):
-        return _chaincc(name, xs, outs), None, ""
+    if tool in ("chaincc", "chaincc-numba", "chaincc-fast"):
+        return _chaincc(name, xs, outs, "fast" if tool == "chaincc-fast" else "default"), \
+            None, ""
     if tool == "numba":
         return _numba(name, xs, outs), None, ""
     if tool in ("c", "c-fast"):
@@ -406,7 +411,8 @@ def worker(tool: str, names: list[str], n: int, quick: bool, outdir: Path) -> No
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    packages = {"chaincc": ["chaincc"], "chaincc-numba": ["chaincc"],
+    packages = {"chaincc": ["chaincc"], "chaincc-fast": ["chaincc"],
+                "chaincc-numba": ["chaincc"],
                 "numba": ["numba"], "jax": ["jax", "jax.numpy"], "torch": ["torch"]}
     t = time.perf_counter()
     for p in packages.get(tool, []):

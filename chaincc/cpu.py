@@ -36,6 +36,7 @@ class CpuExecutor:
     dtype = np.dtype(np.float64)
     kinds = frozenset({"value", "vg", "vjp", "hessian", "hvp", "jvp", "jacfwd"})
     specialises = True          # runs kinds with ``@``: derivatives over some parameters
+    math = "default"            # or "fast": batch kernels may call libmvec (backends/llvm.py)
 
     def __init__(self, unit: Unit, index: int, kernel: str,
                  statements: Sequence[int], selections: Sequence[int] = (0, 0)) -> None:
@@ -144,7 +145,7 @@ class CpuExecutor:
                     if found is None:
                         found = self._natives[key] = self.unit.native_kernel(
                             self.index, kind, lambda: self.program(kind), self.fname(kind),
-                            mode, shared)
+                            mode, shared, self.math)
             return found
         return kernel
 

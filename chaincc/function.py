@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from .unit import Unit
 
 
+MATHS = ("default", "fast")
+
+
 class Function(Frontend):
     """A compiled function with its exact derivatives.
 
@@ -88,6 +91,29 @@ class Function(Frontend):
         from .calling import check_wrt
         fn = Function(self.unit, self.index)
         fn.wrt = check_wrt(self.params, self.name, wrt)
+        fn._cpu.math = self.math
+        return fn
+
+    @property
+    def math(self) -> str:
+        """How its kernels call libm: "default" (libm: every elementary function within
+        1 ulp) or "fast" (see :meth:`with_math`)."""
+        return self._cpu.math
+
+    def with_math(self, math: str) -> Function:
+        """This function with ``math="fast"``: where a batch kernel's loop vectorises,
+        its libm calls (exp, log, sin, cos, tan, tanh, pow, ...) go to glibc's libmvec
+        for several points at once, several times faster, within 4 ulp (glibc's bound;
+        benchmarks/accuracy.py measures it) instead of libm's 1. Scalar calls, large
+        programs and machines without libmvec (not x86-64 glibc) run as by default.
+        ``"default"`` undoes it."""
+        from .calling import ArgumentError
+        if math not in MATHS:
+            raise ArgumentError(f"math must be one of {', '.join(map(repr, MATHS))}, not "
+                                f"{math!r}")
+        fn = Function(self.unit, self.index)
+        fn.wrt = self.wrt
+        fn._cpu.math = math
         return fn
 
     def scipy(self, *args, wrt: str | list | tuple | None = None, reduce: str | None = None,

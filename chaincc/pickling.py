@@ -4,7 +4,7 @@ it is unpickled (a Dask worker, a ``multiprocessing`` child).
 A :class:`~chaincc.function.Function` pickles (``Function.__reduce__``) as a plain tuple:
 its source's name, text and syntax and its entry point, or, for a function compiled
 from a SymPy expression, its lowered forward program (SymPy objects, pickled by SymPy,
-never text to parse or evaluate); then its ``wrt``, target and dtype. Never kernels:
+never text to parse or evaluate); then its ``wrt``, target, dtype and ``math``. Never kernels:
 unpickling compiles again, which finds the kernels in the process's disk cache when
 this or another process made them before. Each process compiles a pickled function once;
 later unpickles of the same state share that function.
@@ -20,7 +20,7 @@ from .version import __version__
 if TYPE_CHECKING:
     from .function import Function
 
-FORMAT = 1
+FORMAT = 2
 _KEEP = 32                           # functions kept per process, so each compiles once
 _rebuilt: dict[tuple, Function] = {}
 _lock = threading.Lock()
@@ -31,10 +31,12 @@ def state_of(fn: Function) -> tuple:
     from a SymPy expression) its forward program."""
     source = fn.unit.source
     dtype = fn._executor.dtype.name
+    math = getattr(fn, "math", "default")
     if fn.unit.key is None:              # compiled from a SymPy expression
-        return ("sympy", FORMAT, source.name, fn.compiled.forward, fn.wrt, fn.target, dtype)
+        return ("sympy", FORMAT, source.name, fn.compiled.forward, fn.wrt, fn.target, dtype,
+                math)
     return ("source", FORMAT, source.name, source.text, source.syntax, fn.name, fn.wrt,
-            fn.target, dtype)
+            fn.target, dtype, math)
 
 
 def unpickle(state: tuple) -> Function:
@@ -60,14 +62,16 @@ def _rebuild(state: tuple) -> Function:
                          f"({__version__}) reads format {FORMAT}")
     if kind == "sympy":
         from .pipeline import differentiate
-        name, forward, wrt, target, dtype = rest
+        name, forward, wrt, target, dtype, math = rest
         fn = Unit.from_compiled(Source(name, ""), [differentiate(forward)]).function()
     else:
         assert kind == "source", kind
-        name, text, syntax, entry, wrt, target, dtype = rest
+        name, text, syntax, entry, wrt, target, dtype, math = rest
         fn = Unit.build(Source(name, text, syntax)).function(entry)
     if wrt is not None:
         fn = fn.with_wrt(wrt)
+    if math != "default":
+        fn = fn.with_math(math)
     if target != "cpu":
         from .cuda import retarget
         fn = retarget(fn, target, dtype)

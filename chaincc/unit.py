@@ -171,15 +171,17 @@ class Unit:
         return module
 
     def native_kernel(self, index: int, which: str, prog: Callable[[], Program],
-                      fname: str, mode: str, shared: tuple[bool, ...] | None = None):
+                      fname: str, mode: str, shared: tuple[bool, ...] | None = None,
+                      math: str = "default"):
         """An LLVM-backend kernel (``mode`` "point", "points" or "sum"; ``shared`` the
         sharing pattern of a batch kernel), its machine code found in the disk cache when
         it was made before (by source, function, program, mode and pattern) and matches
-        its hash."""
+        its hash. ``math="fast"``: libm calls may use libmvec's vector variants."""
         from .backends import machine
         pattern = "" if shared is None else "".join("s" if s else "p" for s in shared)
-        index_key = cache.digest(self.key, str(index), which, mode, pattern) \
-            if self.key else None
+        vector = machine.vector_isas() if math == "fast" else ()
+        index_key = cache.digest(self.key, str(index), which, mode, pattern,
+                                 "".join(vector)) if self.key else None
         entry = cache.read_meta(index_key, required=("object",)) if index_key else None
         obj = cache.read_object(entry["object"]) if entry else None
         if obj is None:
@@ -189,7 +191,7 @@ class Unit:
                 with progress.stage(progress.KERNELS, 1):
                     how = llvm.plan(program)
                     obj = llvm.compile_object(llvm.module_ir(program, fname, mode, shared,
-                                                             how.inline), how)
+                                                             how.inline, vector), how)
             object_key = cache.store_object(obj)
             if index_key and (entry is None or entry["object"] != object_key):
                 cache.write_meta(index_key, {"object": object_key})

@@ -24,6 +24,16 @@ from .machine import Kernel, Plan, compile_object
 
 __all__ = ["Kernel", "Plan", "compile_object", "module_ir", "plan"]
 
+# math="fast": libm functions with vector variants in glibc's libmvec (x86-64), called
+# for several points at once where LLVM vectorises a kernel's loop; up to 4 ulp (glibc's
+# bound; measured by benchmarks/accuracy.py) where scalar libm is within 1
+LIBMVEC = frozenset("""
+acos acosh asin asinh atan atan2 atanh cbrt cos cosh erf erfc exp expm1 hypot log log10
+log1p log2 pow sin sinh tan tanh
+""".split())
+# lanes of a double vector per x86-64 vector ABI: b SSE4, d AVX2, e AVX-512
+VECTOR_LANES = {"b": 2, "d": 4, "e": 8}
+
 RELATIONS = {"<": "olt", "<=": "ole", ">": "ogt", ">=": "oge", "==": "oeq", "!=": "une"}
 
 
@@ -36,11 +46,15 @@ def double(v: float) -> str:
 class Emitter:
     """Writes SSA instructions for Program statements into ``lines``."""
 
-    def __init__(self, names: dict[sp.Basic, str]) -> None:
+    def __init__(self, names: dict[sp.Basic, str], vector: tuple[str, ...] = ()) -> None:
         self.names = dict(names)
         self.lines: list[str] = []
         self.count = 0
         self.declared: set[str] = set()
+        # math="fast": the vector ISAs (``vector_isas``) whose libmvec variants calls
+        # may use; LLVM's loop vectoriser then calls them for several points at once
+        self.vector = vector
+        self.vectorised: dict[str, int] = {}
 
     def fresh(self) -> str:
         self.count += 1
@@ -64,7 +78,12 @@ class Emitter:
 
     def call(self, fname: str, *args: str) -> str:
         self.declared.add(fname)
-        return self.ins(f"call double @{fname}({', '.join('double ' + a for a in args)})")
+        tag = ""
+        if self.vector and fname in LIBMVEC:
+            group = self.vectorised.setdefault(fname, len(self.vectorised) + 1)
+            tag = f" #{group}"
+        return self.ins(f"call double @{fname}({', '.join('double ' + a for a in args)})"
+                        f"{tag}")
 
     def fbin(self, op: str, a: str, b: str) -> str:
         return self.ins(f"{op} double {a}, {b}")
@@ -163,6 +182,24 @@ class Emitter:
             out.append(f"declare double @{f}({', '.join(['double'] * arity(f))}) #0")
         if out:
             out.append("attributes #0 = { nounwind willreturn memory(none) }")
+        variants = []
+        for f, group in self.vectorised.items():
+            n = arity(f)
+            mangled = []
+            for isa in self.vector:
+                lanes = VECTOR_LANES[isa]
+                name = f"_ZGV{isa}N{lanes}{'v' * n}_{f}"
+                vec = f"<{lanes} x double>"
+                out.append(f"declare {vec} @{name}({', '.join([vec] * n)}) #0")
+                mangled.append(f"_ZGV_LLVM_N{lanes}{'v' * n}_{f}({name})")
+                variants.append(name)
+            out.append(f'attributes #{group} = {{ "vector-function-abi-variant"='
+                       f'"{",".join(mangled)}" }}')
+        if variants:
+            # kept alive, or LLVM drops the declarations and ignores the attribute
+            out.append(f"@llvm.compiler.used = appending global [{len(variants)} x ptr] "
+                       f"[{', '.join('ptr @' + v for v in variants)}], "
+                       f'section "llvm.metadata"')
         return out
 
 
@@ -180,12 +217,13 @@ def _param_list(prefix: str, n: int, attrs: str) -> str:
     return ", ".join(f"double* {attrs} %{prefix}{j}" for j in range(n))
 
 
-def _body_function(prog: Program, name: str, inline: bool) -> tuple[list[str], list[str]]:
+def _body_function(prog: Program, name: str, inline: bool,
+                   vector: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
     """``NAME_body(p0, ..., o0, ...)``: the program at one point, parameter j's elements
     read from p_j and output o's written to o_o. Every kernel calls it: inlined into
     small kernels' loops (which LLVM then vectorises), called from large ones, whose
     loops stay small for LLVM's loop passes. Returns (definition, declarations)."""
-    em = Emitter({})
+    em = Emitter({}, vector)
     for j, p in enumerate(prog.params):
         for k, s in enumerate(p.symbols):
             em.names[s] = _gep_load(em, f"%p{j}", k)
@@ -228,7 +266,8 @@ MODES = ("point", "points", "sum")
 
 
 def module_ir(prog: Program, name: str, mode: str,
-              shared: tuple[bool, ...] | None = None, inline: bool = True) -> str:
+              shared: tuple[bool, ...] | None = None, inline: bool = True,
+              vector: tuple[str, ...] = ()) -> str:
     """One kernel of the program (``shared``: per parameter, whether every point shares
     it; per-point parameters are read point after point, ``size`` elements each):
 
@@ -244,10 +283,11 @@ def module_ir(prog: Program, name: str, mode: str,
 
     The per-point strides are constants of the kernel, and the pointers passed to the
     body overlap nothing (``native.run`` makes sure), so LLVM may vectorise across
-    points. ``inline``: inline the body into the kernel (small programs)."""
+    points. ``inline``: inline the body into the kernel (small programs). ``vector``:
+    the vector ISAs whose libmvec variants libm calls may use (``math="fast"``)."""
     assert mode in MODES, mode
     params, outputs = prog.params, prog.outputs
-    body, declared = _body_function(prog, name, inline)
+    body, declared = _body_function(prog, name, inline, vector if mode != "point" else ())
     lines: list[str] = []
     em = Emitter({})
     em.lines = lines

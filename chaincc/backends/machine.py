@@ -77,6 +77,32 @@ def compile_object(ir_text: str, how: Plan = Plan(1, 1, False)) -> bytes:
         return tm.emit_object(mod)
 
 
+_isas: tuple[str, ...] | None = None
+
+
+def vector_isas() -> tuple[str, ...]:
+    """The x86-64 vector ABIs whose libmvec variants this machine can call (b: SSE4.1,
+    d: AVX2, e: AVX-512), with libmvec loaded; () where there is none (another
+    architecture, or no glibc libmvec)."""
+    global _isas
+    if _isas is None:
+        import platform
+        found: tuple[str, ...] = ()
+        if platform.machine().lower() in ("x86_64", "amd64"):
+            llvm = _llvm()
+            try:
+                llvm.load_library_permanently("libmvec.so.1")
+            except RuntimeError:
+                pass
+            else:
+                features = llvm.get_host_cpu_features()
+                found = tuple(isa for isa, feature in
+                              (("b", "sse4.1"), ("d", "avx2"), ("e", "avx512f"))
+                              if features.get(feature))
+        _isas = found
+    return _isas
+
+
 PROTOTYPES = {
     "point": ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p),
     "points": ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
@@ -95,6 +121,8 @@ class Kernel:
     def __init__(self, obj: bytes, symbol: str, mode: str) -> None:
         assert obj, "empty object file"
         llvm = _llvm()
+        if b"_ZGV" in obj:                 # math="fast": calls libmvec
+            vector_isas()
         with _compiler_lock():
             self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
                                                       _target_machine(1))
