@@ -180,8 +180,10 @@ class Unit:
         from .backends import machine
         pattern = "" if shared is None else "".join("s" if s else "p" for s in shared)
         vector = machine.vector_isas() if math == "fast" else ()
-        index_key = cache.digest(self.key, str(index), which, mode, pattern,
-                                 "".join(vector)) if self.key else None
+        parts = [self.key, str(index), which, mode, pattern]
+        if vector:                                # math="fast": other machine code
+            parts.append("vector:" + "".join(vector))
+        index_key = cache.digest(*parts) if self.key else None
         entry = cache.read_meta(index_key, required=("object",)) if index_key else None
         obj = cache.read_object(entry["object"]) if entry else None
         if obj is None:
