@@ -213,6 +213,29 @@ def _store(em: Emitter, value: str, base: str, index: str | int, tags: str = "")
     em.lines.append(f"  store double {value}, double* {p}, align 8{tags}")
 
 
+def _scopes(outputs: int) -> tuple[str, list[str], list[str]]:
+    """Alias scopes of an inlined loop over points: the inputs, and each output array,
+    overlap nothing else (``native.run`` makes sure), stated as function-wide metadata
+    so that it holds across the loop's iterations (the noalias arguments of an inlined
+    body hold only within one call, which leaves LLVM run-time overlap checks, and past a
+    few arrays it does not vectorise at all). Returns the loads' tags, each output's
+    stores' tags and the metadata (the module's only metadata)."""
+    if not outputs:
+        return "", [], []
+    meta = ['!0 = distinct !{!0, !"chaincc"}', '!1 = distinct !{!1, !0, !"in"}']
+    meta += [f'!{2 + o} = distinct !{{!{2 + o}, !0, !"out{o}"}}' for o in range(outputs)]
+    first = 2 + outputs
+    meta += [f"!{first} = !{{!1}}",
+             f"!{first + 1} = !{{{', '.join(f'!{2 + o}' for o in range(outputs))}}}"]
+    stores = []
+    for o in range(outputs):
+        own = first + 2 + 2 * o
+        others = ", ".join(["!1"] + [f"!{2 + q}" for q in range(outputs) if q != o])
+        meta += [f"!{own} = !{{!{2 + o}}}", f"!{own + 1} = !{{{others}}}"]
+        stores.append(f", !alias.scope !{own}, !noalias !{own + 1}")
+    return f", !alias.scope !{first}, !noalias !{first + 1}", stores, meta
+
+
 def _param_list(prefix: str, n: int, attrs: str) -> str:
     return ", ".join(f"double* {attrs} %{prefix}{j}" for j in range(n))
 
@@ -328,7 +351,21 @@ def module_ir(prog: Program, name: str, mode: str,
     if mode == "points":
         outs = [em.ins(f"getelementptr inbounds double, double* {base}, i64 "
                        f"{_offset(em, _size(o.shape))}") for o, base in zip(outputs, obases)]
-        _call_body(lines, name, ins, outs)
+        if inline:
+            # the body written into the loop itself, its loads and stores in scopes
+            # that say the arrays do not overlap (see _scopes)
+            loads, stores, scope_meta = _scopes(len(outputs))
+            em.vector = vector
+            for p, ptr in zip(params, ins):
+                for k, sym in enumerate(p.symbols):
+                    em.names[sym] = _gep_load(em, ptr, k, loads)
+            em.body(prog)
+            for o, ptr, tags in zip(outputs, outs, stores):
+                for k, e in enumerate(o.exprs):
+                    _store(em, em.value(e), ptr, k, tags)
+            body, declared = [], [*em.declarations(), *scope_meta]
+        else:
+            _call_body(lines, name, ins, outs)
         lines.append("  br label %next")
         add: list[str] = []
     elif inline:
@@ -384,11 +421,11 @@ def _size(shape: tuple[int, ...]) -> int:
 # Optimisation levels by program size: up to OPT_STATEMENTS statements, O3 with the
 # loop and SLP vectorisers and the body inlined into the loop over points; beyond, O1 for
 # the IR, the body called from the loop (so LLVM's loop passes see a small loop), and
-# LLVM's fast instruction selection and register allocation. The full code generator's
-# time grows faster than the size of straight-line code (measured: 1 s for 3,300
-# statements, 10-30 s for 12,800), the fast one's linearly (0.05 s and 0.1-0.2 s), for
-# code that runs 1.4-2 times slower.
-OPT_STATEMENTS = 2000
+# LLVM's fast instruction selection and register allocation. O3's time grows faster than
+# the program (measured per kernel: 0.95 s at 900 statements, 2.0 s at 1,600); the fast
+# code generator's linearly (0.08 s at 2,100, 0.1-0.2 s at 12,800), for code that runs
+# 1.4-2 times slower.
+OPT_STATEMENTS = 600
 
 
 def plan(prog: Program) -> Plan:
