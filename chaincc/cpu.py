@@ -48,7 +48,8 @@ class CpuExecutor:
         self._derived: dict[str, Program] = {}
         self._derived_modules: dict[str, ModuleType] = {}
         self.loops: dict[tuple[str, tuple[bool, ...]], ModuleType] = {}
-        self._natives: dict[tuple[str, str], object] = {}
+        self._natives: dict[tuple, object] = {}
+        self._kernels: dict[str, object] = {}    # per kind: its kernels by mode and pattern
         self._backend: dict[str, bool] = {}
         self._scalar: dict[str, object] = {}
         self._hot: dict[str, object] = {}       # scalar kernels called (compiled) once
@@ -136,6 +137,14 @@ class CpuExecutor:
         return self._backend[kind]
 
     def _native_kernel(self, kind: str):
+        """The LLVM kernels of a program kind, as ``kernels(mode, shared)``: made once per
+        kind, off the per-call path."""
+        found = self._kernels.get(kind)
+        if found is None:
+            found = self._kernels[kind] = self._make_native_kernel(kind)
+        return found
+
+    def _make_native_kernel(self, kind: str):
         def kernel(mode: str, shared: tuple[bool, ...] | None):
             key = (kind, mode, shared)
             found = self._natives.get(key)

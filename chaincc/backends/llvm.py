@@ -310,7 +310,9 @@ def module_ir(prog: Program, name: str, mode: str,
     the vector ISAs whose libmvec variants libm calls may use (``math="fast"``)."""
     assert mode in MODES, mode
     params, outputs = prog.params, prog.outputs
-    body, declared = _body_function(prog, name, inline, vector if mode != "point" else ())
+    # an inlined points kernel writes the program into its loop itself (below)
+    body, declared = ([], []) if mode == "points" and inline else \
+        _body_function(prog, name, inline, vector if mode != "point" else ())
     lines: list[str] = []
     em = Emitter({})
     em.lines = lines
