@@ -1,7 +1,9 @@
 """Accuracy of every elementary function in chaincc's kernels: the largest and the mean
 error in ulps against the exact value (mpmath at 120 bits, which shares no code with
-libm or chaincc), by default (glibc's scalar libm) and with ``math="fast"`` (glibc's
-vector libm, libmvec, where a batch loop vectorises), with the speed of each.
+libm or chaincc), with the speed of each, in every ``math`` mode: "default" (chaincc's own
+vectorisable functions where it has them, chaincc/backends/vecmath; libm's otherwise),
+"fast" (glibc's vector libm, libmvec, where a batch loop vectorises) and "libm" (the C
+library's scalar functions).
 
     python benchmarks/accuracy.py [--points 1000000] [--functions exp,log] [--workers 2]
 
@@ -55,19 +57,19 @@ def sample(kind: tuple, n: int, rng: np.random.Generator) -> list[np.ndarray]:
     return [np.exp(rng.uniform(math.log(1e-3), math.log(1e3), n)), rng.uniform(-40, 40, n)]
 
 
-def exact_ulps(args: tuple) -> tuple[float, float, float, float]:
-    """(max, mean) ulp error of ``got_default`` and ``got_fast`` over a slice."""
+def exact_ulps(args: tuple) -> list[tuple[float, float]]:
+    """(max, total) ulp error of each mode's results over a slice of the points."""
     import mpmath
     mpmath.mp.prec = 120
     name, xs, got = args
     f = getattr(mpmath, FUNCTIONS[name][1]) if name != "cbrt" else \
         (lambda v: mpmath.sign(v) * mpmath.cbrt(abs(v)))    # the real cube root
-    worst, total = [0.0, 0.0], [0.0, 0.0]
+    worst, total = [0.0] * len(got), [0.0] * len(got)
     for i in range(len(xs[0])):
         e = f(*(mpmath.mpf(float(x[i])) for x in xs))
         ef = float(e)
         ulp = math.ulp(abs(ef)) if ef != 0 and math.isfinite(ef) else 5e-324
-        for k in (0, 1):
+        for k in range(len(got)):
             g = float(got[k][i])
             if math.isnan(g) and math.isnan(ef) or g == ef and not math.isfinite(g):
                 continue
@@ -77,7 +79,10 @@ def exact_ulps(args: tuple) -> tuple[float, float, float, float]:
                 err = float(abs(mpmath.mpf(g) - e)) / ulp
             worst[k] = max(worst[k], err)
             total[k] += err
-    return worst[0], total[0], worst[1], total[1]
+    return list(zip(worst, total))
+
+
+MODES = ("default", "fast", "libm")
 
 
 def speed(fn, xs: list[np.ndarray], out: np.ndarray) -> float:
@@ -101,30 +106,32 @@ def main() -> int:
     isas = machine.vector_isas()
     print(f"{args.points:,} points per function; exact: mpmath at 120 bits; "
           f"libmvec ABIs on this machine: {', '.join(isas) or 'none'}")
-    print("| function | default max ulp | default mean ulp | fast max ulp | fast mean ulp "
-          "| default M/s | fast M/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    head = " | ".join(f"{m} max ulp | {m} mean ulp" for m in MODES)
+    speeds = " | ".join(f"{m} M/s" for m in MODES)
+    print(f"| function | {head} | {speeds} |")
+    print("|---|" + "---:|" * (3 * len(MODES)))
     rng = np.random.default_rng(2026)
     with ProcessPoolExecutor(args.workers) as pool:
         for name in args.functions.split(","):
             formula, _, kind = FUNCTIONS[name]
             params = "x, y" if name == "pow" else "x"
             src = f"f({params}) = {formula}"
-            default = chaincc.compile(src)
-            fast = chaincc.compile(src, math="fast")
+            fns = [chaincc.compile(src, math=m) for m in MODES]
             xs = sample(kind, args.points, rng)
             out = np.empty(args.points)
-            got = (default(*xs), fast(*xs))
-            s_default, s_fast = speed(default, xs, out), speed(fast, xs, out)
+            got = [fn(*xs) for fn in fns]
+            rates = [speed(fn, xs, out) for fn in fns]
             parts = max(1, args.workers * 8)
             cuts = np.array_split(np.arange(args.points), parts)
             jobs = [(name, [x[c] for x in xs], [g[c] for g in got]) for c in cuts]
-            w0 = t0 = w1 = t1 = 0.0
-            for a, b, c, d in pool.map(exact_ulps, jobs):
-                w0, t0, w1, t1 = max(w0, a), t0 + b, max(w1, c), t1 + d
+            worst, total = [0.0] * len(MODES), [0.0] * len(MODES)
+            for res in pool.map(exact_ulps, jobs):
+                for k, (w, t) in enumerate(res):
+                    worst[k], total[k] = max(worst[k], w), total[k] + t
             n = args.points
-            print(f"| {name} | {w0:.2f} | {t0 / n:.3f} | {w1:.2f} | {t1 / n:.3f} | "
-                  f"{s_default:.0f} | {s_fast:.0f} |", flush=True)
+            cells = " | ".join(f"{w:.2f} | {t / n:.3f}" for w, t in zip(worst, total))
+            print(f"| {name} | {cells} | {' | '.join(f'{r:.0f}' for r in rates)} |",
+                  flush=True)
     return 0
 
 

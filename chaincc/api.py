@@ -85,11 +85,12 @@ def compile(source: str | Path | Source | sp.Expr, *, entry: str | None = None,
     ``progress=True`` shows the compile's progress on stderr (a bar per stage, once the
     compile has run for about 2 s), and that of the kernels compiled at the function's
     first calls; a callable is called as ``progress(stage, done, total)`` instead.
-    ``math="fast"`` lets batch kernels call glibc's vector math (libmvec): several times
-    faster on exp, log, sin, cos, tan, tanh, pow..., within 4 ulp instead of 1 (CPU
-    target; see :meth:`Function.with_math`)."""
+    ``math="fast"`` lets batch kernels call glibc's vector math (libmvec): faster on exp,
+    log, sin, cos, tan, tanh, pow..., within 4 ulp instead of 1; ``math="libm"`` calls
+    the C library's scalar functions, as the generated C does (CPU target; see
+    :meth:`Function.with_math`)."""
     if math != "default" and (target != "cpu" or dtype is not None):
-        raise ArgumentTypeError("math='fast' is for the CPU target")
+        raise ArgumentTypeError(f"math={math!r} is for the CPU target")
     with _progress.reporting(_checked_progress(progress)):
         fn = _compile(source, entry, params, name, target, dtype, wrt, syntax, 4)
     if math != "default":

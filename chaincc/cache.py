@@ -48,7 +48,7 @@ from . import __version__
 from .diagnostics import ChainccWarning
 
 # Bumped whenever what the cache holds changes shape, so old entries are never misread.
-FORMAT = 4
+FORMAT = 5
 
 # Numba index and data files written by chaincc start with this pickled string, then
 # the SHA-256 of the rest: stock Numba reads the string as a foreign version and ignores

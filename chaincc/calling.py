@@ -14,12 +14,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-import numpy as np
-
 from .diagnostics import ChainccError
+from .lazy_numpy import np
 
 REDUCE = (None, "sum", "mean")
-FLOAT64 = np.dtype(np.float64)
+
+
+def __getattr__(name: str) -> object:
+    if name == "FLOAT64":      # the default dtype, made when first asked for (lazy_numpy)
+        return np.dtype(np.float64)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ArgumentError(ChainccError):
@@ -104,7 +108,7 @@ def real_scalar(v: object, name: str) -> float | None:
     if type(v) is float:
         return v                                              # type: ignore[return-value]
     if isinstance(v, np.ndarray):
-        return _to_float(real_array(v, name, FLOAT64), name) \
+        return _to_float(real_array(v, name, np.dtype(np.float64)), name) \
             if v.ndim == 0 else None
     if isinstance(v, (numbers.Real, np.bool_)):
         return _to_float(v, name)
@@ -179,8 +183,18 @@ def batch_of(have: tuple[int, ...], shape: tuple[int, ...], name: str) -> tuple[
     return have[:len(have) - k]
 
 
+def scalar_call(values: Sequence, shapes: Sequence[tuple[int, ...]],
+                outputs: Sequence[tuple[int, ...]]) -> Call | None:
+    """The call when every parameter is a scalar given as a Python float, made without
+    NumPy (a warm ``chaincc eval`` never imports it); None otherwise."""
+    if any(shapes) or not all(type(v) is float for v in values):
+        return None
+    return Call(1, tuple(values), (True,) * len(values), tuple(shapes), tuple(outputs),
+                tuple(math.prod(s) for s in outputs))
+
+
 def prepare(values: Sequence, names: Sequence[str], shapes: Sequence[tuple[int, ...]],
-            outputs: Sequence[tuple[int, ...]], fname: str, dtype: np.dtype = FLOAT64,
+            outputs: Sequence[tuple[int, ...]], fname: str, dtype: np.dtype | None = None,
             device_view: Callable[[object], object | None] | None = None
             ) -> tuple[tuple[int, ...] | None, Call]:
     """Arguments for parameters of fixed shapes, with leading batch dimensions: the batch
@@ -188,8 +202,10 @@ def prepare(values: Sequence, names: Sequence[str], shapes: Sequence[tuple[int, 
 
     Host arguments broadcast as NumPy does. Device arrays (where ``device_view`` finds
     them) are used in place, so they must be in ``dtype`` and have the full batch shape,
-    or none for a shared array parameter.
+    or none for a shared array parameter. ``dtype``: float64 unless given.
     """
+    if dtype is None:
+        dtype = np.dtype(np.float64)
     got: list = []                       # (value, batch shape, on device) per parameter
     for v, name, shape in zip(values, names, shapes):
         d = device_view(v) if device_view is not None else None
@@ -377,7 +393,7 @@ def run_chunks(n: int, chunks: int | None, work) -> None:
 
 
 def split_outputs(flat: Sequence[float], shapes: Sequence[tuple[int, ...]],
-                  dtype: np.dtype = FLOAT64) -> list:
+                  dtype: np.dtype | str = "float64") -> list:
     """A kernel's flat outputs as one value per output: a float, or an array of its
     shape in ``dtype``."""
     out, k = [], 0

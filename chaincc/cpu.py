@@ -13,11 +13,10 @@ from contextlib import AbstractContextManager, nullcontext
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from . import cache, progress
 from .calling import Call, parallel_kernels_safe, run_chunks
 from .executor import split_kind, with_wrt
+from .lazy_numpy import np
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -33,10 +32,13 @@ class CpuExecutor:
     ``kernel``; ``statements`` the sizes of its forward and fused programs)."""
 
     target = "cpu"
-    dtype = np.dtype(np.float64)
     kinds = frozenset({"value", "vg", "vjp", "hessian", "hvp", "jvp", "jacfwd"})
     specialises = True          # runs kinds with ``@``: derivatives over some parameters
-    math = "default"            # or "fast": batch kernels may call libmvec (backends/llvm.py)
+    math = "default"            # or "fast" (libmvec) or "libm": Function.with_math
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float64)
 
     def __init__(self, unit: Unit, index: int, kernel: str,
                  statements: Sequence[int], selections: Sequence[int] = (0, 0)) -> None:

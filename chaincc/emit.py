@@ -50,10 +50,11 @@ def read_source(path: str) -> Source:
 
 
 def generate(source: Source, prefix: str, emits: Sequence[str],
-             warnings: list[SourceWarning] | None = None
+             warnings: list[SourceWarning] | None = None, math: str = "default"
              ) -> tuple[dict[str, str], list[Row]]:
     """``({file name: text}, summary rows)`` for every function of ``source``;
-    ``warnings``, when given, receives the source's warnings."""
+    ``warnings``, when given, receives the source's warnings. ``math="fast"``: the C
+    batch loops may call glibc's vector maths (``backends/c.py``, ``vector_math``)."""
     from .backends.c import c_sources, check_prefix
     why = check_prefix(prefix)
     if why:
@@ -62,7 +63,7 @@ def generate(source: Source, prefix: str, emits: Sequence[str],
     files: dict[str, str] = {}
     if "c" in emits:
         header, body = c_sources(__version__, source.name,
-                                 [(c.forward, c.fused) for c in compiled], prefix)
+                                 [(c.forward, c.fused) for c in compiled], prefix, math)
         files[f"{prefix}.h"], files[f"{prefix}.c"] = header, body
     if "numba" in emits:
         files[f"{prefix}.py"] = numba_module(source.name, compiled)

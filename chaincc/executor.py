@@ -26,10 +26,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-import numpy as np
-
 from .calling import Call
 from .diagnostics import ChainccError
+from .lazy_numpy import np
 
 KINDS = ("value", "vg", "vjp", "hessian", "hvp", "jvp", "jacfwd")
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .unit import Unit
 
 
-MATHS = ("default", "fast")
+MATHS = ("default", "fast", "libm")
 
 
 class Function(Frontend):
@@ -96,17 +96,25 @@ class Function(Frontend):
 
     @property
     def math(self) -> str:
-        """How its kernels call libm: "default" (libm: every elementary function within
-        1 ulp) or "fast" (see :meth:`with_math`)."""
+        """Its kernels' elementary functions: "default", "fast" or "libm" (see
+        :meth:`with_math`)."""
         return self._cpu.math
 
     def with_math(self, math: str) -> Function:
-        """This function with ``math="fast"``: where a batch kernel's loop vectorises,
-        its libm calls (exp, log, sin, cos, tan, tanh, pow, ...) go to glibc's libmvec
-        for several points at once, several times faster, within 4 ulp (glibc's bound;
-        benchmarks/accuracy.py measures it) instead of libm's 1. Scalar calls, large
-        programs and machines without libmvec (not x86-64 glibc) run as by default.
-        ``"default"`` undoes it."""
+        """This function with other elementary functions in its CPU kernels:
+
+        - ``"default"``: chaincc's own exp, expm1, log, log1p, sin, cos, tan, tanh,
+          sinh, cosh, pow..., each within 1 ulp of the exact value, which LLVM
+          vectorises with the loop over points; the rest are libm's.
+        - ``"fast"``: where a batch kernel's loop vectorises, its libm calls go to
+          glibc's vector maths (libmvec) for several points at once, within 4 ulp
+          (glibc's bound). Scalar calls, large programs and machines without libmvec
+          (not x86-64 glibc) run as by default.
+        - ``"libm"``: the C library's scalar functions throughout, as the generated C
+          and the Numba kernels call them, so results match theirs bit for bit; slower
+          where a loop would have vectorised.
+
+        benchmarks/accuracy.py measures each function's error in every mode."""
         from .calling import ArgumentError
         if math not in MATHS:
             raise ArgumentError(f"math must be one of {', '.join(map(repr, MATHS))}, not "
@@ -143,12 +151,14 @@ class Function(Frontend):
     def c_source(self, prefix: str | None = None) -> tuple[str, str]:
         """``(header, source)``: this function as C99 needing only <math.h> and
         <stddef.h>; the source includes the header as ``PREFIX.h`` (default: the
-        function's C name)."""
+        function's C name). With ``math="fast"`` (:meth:`with_math`) its batch loops may
+        call glibc's vector maths where GCC vectorises them."""
         from .backends.c import c_sources, function_names, kind_of
         fwd, fused = self.compiled.forward, self.compiled.fused
         if prefix is None:
             prefix = function_names([(fwd.name, kind_of(fwd))])[0][0]
-        return c_sources(__version__, self.unit.source.name, [(fwd, fused)], prefix)
+        return c_sources(__version__, self.unit.source.name, [(fwd, fused)], prefix,
+                         "fast" if self.math == "fast" else "default")
 
     def compile_c(self) -> CFunction:
         """Build :meth:`c_source` with the system C compiler (cached) and load it: a

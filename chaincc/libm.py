@@ -21,6 +21,13 @@ sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh exp expm1 log log1p 
 sqrt cbrt erf erfc lgamma fabs floor ceil
 """.split())
 BINARY = frozenset("atan2 hypot pow".split())
+# those with vector variants in glibc's libmvec (x86-64; glibc 2.35 or later for all of
+# them), which math="fast" calls for several points at once where a loop vectorises: up
+# to 4 ulp (glibc's bound; benchmarks/accuracy.py measures them) where libm is within 1
+LIBMVEC = frozenset("""
+acos acosh asin asinh atan atan2 atanh cbrt cos cosh erf erfc exp expm1 hypot log log10
+log1p log2 pow sin sinh tan tanh
+""".split())
 
 _CACHE: dict[str, Callable[..., float]] = {}
 

@@ -14,9 +14,8 @@ import ctypes
 import os
 from collections.abc import Callable, Iterator, Sequence
 
-import numpy as np
-
 from .calling import ArgumentError, run_chunks
+from .lazy_numpy import np
 
 # Which kernels run CPU programs: "llvm" (every program: compiled in milliseconds, cached
 # as machine code, run without importing Numba) or "numba" (Numba's kernels, except for

@@ -176,13 +176,16 @@ class Unit:
         """An LLVM-backend kernel (``mode`` "point", "points" or "sum"; ``shared`` the
         sharing pattern of a batch kernel), its machine code found in the disk cache when
         it was made before (by source, function, program, mode and pattern) and matches
-        its hash. ``math="fast"``: libm calls may use libmvec's vector variants."""
+        its hash. ``math``: "default" (chaincc's own elementary functions, ``vecmath``),
+        "fast" (libm calls may use libmvec's vector variants) or "libm" (libm's)."""
         from .backends import machine
         pattern = "" if shared is None else "".join("s" if s else "p" for s in shared)
         vector = machine.vector_isas() if math == "fast" else ()
         parts = [self.key, str(index), which, mode, pattern]
         if vector:                                # math="fast": other machine code
             parts.append("vector:" + "".join(vector))
+        elif math == "libm":
+            parts.append("math:libm")
         index_key = cache.digest(*parts) if self.key else None
         entry = cache.read_meta(index_key, required=("object",)) if index_key else None
         obj = cache.read_object(entry["object"]) if entry else None
@@ -192,8 +195,9 @@ class Unit:
                 program = prog()
                 with progress.stage(progress.KERNELS, 1):
                     how = llvm.plan(program)
+                    own = None if vector or math == "libm" else machine.vector_widths()
                     obj = llvm.compile_object(llvm.module_ir(program, fname, mode, shared,
-                                                             how.inline, vector), how)
+                                                             how.inline, vector, own), how)
             object_key = cache.store_object(obj)
             if index_key and (entry is None or entry["object"] != object_key):
                 cache.write_meta(index_key, {"object": object_key})

@@ -1,6 +1,6 @@
-"""The C backend: strict C99 and C++ compiles, agreement with the Numba backend (bitwise, and
-to 1e-13 relative in any case), golden files, identifiers that never collide, and the
-``Function.c_source`` / ``compile_c`` API.
+"""The C backend: strict C99 and C++ compiles, agreement with chaincc's kernels calling the
+C library's functions (``math="libm"``; bitwise, and to 1e-13 relative in any case), golden
+files, identifiers that never collide, and the ``Function.c_source`` / ``compile_c`` API.
 
 Re-bless the golden files under tests/golden/c/ after an intended change to the generated C:
 
@@ -104,7 +104,8 @@ def points(fn, rng: np.random.Generator, batch: tuple[int, ...] = ()) -> list:
 
 @functools.cache
 def built(name: str, text: str) -> tuple:
-    """(Numba unit, {name: C function}) for a source, built once per session."""
+    """(unit, {name: C function}) for a source, built once per session; its functions
+    with math="libm" call the C library as the C does, so they agree bit for bit."""
     unit = compile_unit(Source(name, text))
     return unit, compile_unit_c(unit)
 
@@ -137,7 +138,7 @@ def test_sample_agrees_with_numba_bitwise(path: Path) -> None:
     unit, cfns = built(src.name, src.text)
     rng = np.random.default_rng(7)
     for name in unit.names:
-        fn, cf = unit.function(name), cfns[name]
+        fn, cf = unit.function(name).with_math("libm"), cfns[name]
         assert (cf.params, cf.shapes, cf.out_shape) == (fn.params, fn.shapes, fn.out_shape)
         bitwise = bitwise_expected(fn)
         for _ in range(4):
@@ -160,7 +161,7 @@ def test_batch_agrees_with_numba_batch(stem: str) -> None:
         pytest.skip(f"no sample {stem}")
     src = sample_source(path)
     unit, cfns = built(src.name, src.text)
-    fn = unit.function()
+    fn = unit.function().with_math("libm")
     args = points(fn, np.random.default_rng(3), (257,))
     args[-1] = 0.25                         # a shared (broadcast) argument as well
     for a, b in zip(outputs(fn, args), outputs(cfns[fn.name], args)):
@@ -217,7 +218,7 @@ def test_every_libm_function_agrees_bitwise_except_powers_of_two() -> None:
     import ctypes
     import ctypes.util
     unit, cfns = built("libm.txt", LIBM)
-    fn, cf = unit.function(), cfns["v"]
+    fn, cf = unit.function().with_math("libm"), cfns["v"]
     rng = np.random.default_rng(4)
     x = np.concatenate([rng.uniform(-8, 8, 3000), np.linspace(-700, 700, 201),
                         [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, np.inf, -np.inf, np.nan]])
@@ -257,7 +258,7 @@ def test_random_expressions_agree_with_numba_bitwise() -> None:
     pts[1] = (0.0, 0.0, 0.0)
     exact = 0
     for name in unit.names:
-        fn, cf = unit.function(name), cfns[name]
+        fn, cf = unit.function(name).with_math("libm"), cfns[name]
         bitwise = bitwise_expected(fn)
         exact += bitwise
         for p in pts:
@@ -302,7 +303,7 @@ def test_constants_special_values_and_degenerate_signatures(tmp_path: Path) -> N
     unit, cfns = built("constants.txt", CONSTANTS)
     for name, pts in (("k", [0.3, -2.0, 1e-3]), ("s", [0.0, -1.0, 2.0, float("inf")]),
                       ("u", [1.5])):
-        fn, cf = unit.function(name), cfns[name]
+        fn, cf = unit.function(name).with_math("libm"), cfns[name]
         for p in pts:
             args = [p] * len(fn.params)
             for a, b in zip(outputs(fn, args), outputs(cf, args)):
@@ -355,7 +356,7 @@ def test_colliding_names_give_the_right_numbers() -> None:
     unit, cfns = built("names.txt", COLLISIONS)
     rng = np.random.default_rng(5)
     for name in unit.names:
-        fn, cf = unit.function(name), cfns[name]
+        fn, cf = unit.function(name).with_math("libm"), cfns[name]
         args = points(fn, rng)
         for a, b in zip(outputs(fn, args), outputs(cf, args)):
             assert_agree(a, b)
@@ -412,7 +413,7 @@ def test_array_parameters_and_array_values(tmp_path: Path) -> None:
     unit, cfns = built("arrays.txt", ARRAYS)
     rng = np.random.default_rng(2)
     for name in ("v", "s"):
-        fn, cf = unit.function(name), cfns[name]
+        fn, cf = unit.function(name).with_math("libm"), cfns[name]
         for batch in ((), (6,)):
             args = points(fn, rng, batch)
             for a, b in zip(outputs(fn, args), outputs(cf, args)):

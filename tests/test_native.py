@@ -1,6 +1,7 @@
-"""The LLVM backend that CPU programs run on: it must agree bit for bit with the Numba
-kernels (``CHAINCC_CPU_BACKEND=numba``), in every calling mode, and keep its machine code
-in the disk cache."""
+"""The LLVM backend that CPU programs run on: calling libm's elementary functions
+(``math="libm"``), it must agree bit for bit with the Numba kernels
+(``CHAINCC_CPU_BACKEND=numba``), in every calling mode, and keep its machine code in the
+disk cache."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def pair():
         big = chaincc.compile(MIXED)
         assert not big._native("vg") and not big._native("value")
     with native.using("llvm"):
-        small = chaincc.compile(MIXED + "\n# the same function, on the LLVM backend\n")
+        small = chaincc.compile(MIXED + "\n# the same function, on the LLVM backend\n",
+                                math="libm")
         assert small._native("vg") and small._native("value")
     yield big, small
 

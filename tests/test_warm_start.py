@@ -31,6 +31,16 @@ print(json.dumps({"rc": rc, "out": json.loads(buf.getvalue()),
                   "sympy": "sympy" in sys.modules, "numba": "numba" in sys.modules}))
 """
 
+PLAIN = """
+import sys, json, io, contextlib
+from chaincc.cli import main
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    rc = main(["eval", sys.argv[1], "x=1", "y=2"])
+print(json.dumps({"rc": rc, "out": buf.getvalue(), "heavy": sorted(
+    m for m in sys.modules if m.split('.')[0] in ("sympy", "numba", "numpy"))}))
+"""
+
 API = """
 import sys, json
 import numpy as np
@@ -72,6 +82,17 @@ def test_warm_cli_eval_runs_without_the_compiler(tmp_path: Path) -> None:
         assert r["out"]["value"] == 24.0 and r["out"]["gradient"] == {"x": 32.0, "y": 44.0}
     assert cold["sympy"]
     assert not warm["sympy"] and not warm["numba"]
+
+
+def test_a_warm_scalar_eval_does_not_import_numpy(tmp_path: Path) -> None:
+    """Floats in, floats out: the warm path needs neither the compiler nor NumPy."""
+    src, cache = _seed(tmp_path), tmp_path / "cache"
+    cold = _run(PLAIN, cache, str(src))
+    warm = _run(PLAIN, cache, str(src))
+    for r in (cold, warm):
+        assert r["rc"] == 0
+        assert r["out"] == "f(x=1, y=2) = 24\n∂f/∂x = 32\n∂f/∂y = 44\n"
+    assert "numpy" in cold["heavy"] and warm["heavy"] == []
 
 
 def test_warm_api_calls_run_without_the_compiler(tmp_path: Path) -> None:

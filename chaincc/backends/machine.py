@@ -61,20 +61,33 @@ def _compiler_lock():
             yield
 
 
+def _optimised(ir_text: str, how: Plan):
+    """The IR parsed, verified and optimised for this machine (under the compiler lock),
+    with the target machine that compiles it."""
+    llvm = _llvm()
+    mod = llvm.parse_assembly(ir_text)
+    mod.verify()
+    tm = _target_machine(how.codegen)
+    pto = llvm.create_pipeline_tuning_options(speed_level=how.opt)
+    if how.opt >= 2:
+        pto.loop_vectorization = True
+        pto.slp_vectorization = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    return mod, tm
+
+
 def compile_object(ir_text: str, how: Plan = Plan(1, 1, False)) -> bytes:
     """Optimise and compile the IR to an object file for this machine."""
-    llvm = _llvm()
     with _compiler_lock():
-        mod = llvm.parse_assembly(ir_text)
-        mod.verify()
-        tm = _target_machine(how.codegen)
-        pto = llvm.create_pipeline_tuning_options(speed_level=how.opt)
-        if how.opt >= 2:
-            pto.loop_vectorization = True
-            pto.slp_vectorization = True
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(mod, pb)
+        mod, tm = _optimised(ir_text, how)
         return tm.emit_object(mod)
+
+
+def optimised_ir(ir_text: str, how: Plan = Plan(3, 3, True)) -> str:
+    """The IR as ``compile_object`` optimises it (to see what LLVM made of a kernel)."""
+    with _compiler_lock():
+        return str(_optimised(ir_text, how)[0])
 
 
 _isas: tuple[str, ...] | None = None
@@ -132,3 +145,15 @@ class Kernel:
         assert address, f"object file has no symbol {symbol}"
         self.mode = mode
         self.call = PROTOTYPES[mode](address)
+
+
+def vector_widths() -> tuple[int, ...]:
+    """Lanes of the vector versions of chaincc's own elementary functions that kernels
+    offer LLVM's loop vectoriser on this machine: the widest vector of doubles it has and
+    half that (the vectorised loop's epilogue)."""
+    features = _llvm().get_host_cpu_features()
+    if features.get("avx512f"):
+        return (8, 4)
+    if features.get("avx"):
+        return (4, 2)
+    return (2,)

@@ -1,0 +1,87 @@
+"""The default maths of the LLVM kernels: chaincc's own elementary functions
+(chaincc/backends/vecmath), which LLVM vectorises with the loop over points. A batch, a
+reduction and a scalar call give the same bits per point (the vector and scalar versions
+are the same operations), huge trigonometric arguments go to libm, and the results stay
+within a few ulp of libm's (math="libm")."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import chaincc
+from chaincc.backends import llvm, machine, vecmath
+
+SOURCE = "f(x, y) = exp(x)·tanh(y) + log1p(x²) + sin(y)·cos(x) + tan(x/4) + log(y² + 1)"
+OWN = ("exp", "tanh", "log1p", "sin", "cos", "tan", "log")
+
+
+def _points(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x, y = rng.uniform(-20, 20, n), rng.uniform(-30, 30, n)
+    # every 97th point has a huge argument, which the trigonometric functions hand to libm
+    y[::97] = rng.choice([-1, 1], len(y[::97])) * 10.0 ** rng.uniform(14, 300, len(y[::97]))
+    x[5], y[6], x[7] = math.inf, -math.inf, math.nan
+    return x, y
+
+
+def test_the_functions_used_here_are_chaincc_s_own() -> None:
+    assert set(OWN) <= set(vecmath.FUNCTIONS)
+
+
+def test_batch_reduction_and_scalar_calls_agree_bitwise() -> None:
+    fn = chaincc.compile(SOURCE)
+    x, y = _points(10_007, np.random.default_rng(3))
+    v, (gx, gy) = fn.value_and_grad(x, y)
+    for i in [*range(0, 200), *range(10_007 - 60, 10_007)]:
+        sv, (sx, sy) = fn.value_and_grad(float(x[i]), float(y[i]))
+        assert np.array_equal([sv, sx, sy], [v[i], gx[i], gy[i]], equal_nan=True), i
+    ok = np.isfinite(v) & np.isfinite(gx) & np.isfinite(gy)
+    total, (tx, ty) = fn.value_and_grad(x[ok], y[ok], reduce="sum")
+    assert math.isclose(total, math.fsum(v[ok]), rel_tol=1e-12)
+    assert math.isclose(tx, math.fsum(gx[ok]), rel_tol=1e-12)
+    assert math.isclose(ty, math.fsum(gy[ok]), rel_tol=1e-12)
+
+
+def test_results_are_within_a_few_ulp_of_libm_s() -> None:
+    fn = chaincc.compile(SOURCE)
+    x, y = _points(10_007, np.random.default_rng(4))
+    own = fn(x, y)
+    libm = fn.with_math("libm")(x, y)
+    both = np.isfinite(libm)
+    assert np.array_equal(np.isnan(own), np.isnan(libm))
+    assert np.array_equal(own[~both & ~np.isnan(own)], libm[~both & ~np.isnan(libm)])
+    # a sum of terms each within 1 ulp: within a few ulp of the largest term
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = np.abs(np.exp(x) * np.tanh(y)) + np.log1p(x * x) + 3 + \
+            np.log(y * y + 1) + np.abs(np.tan(x / 4))
+    err = np.abs(own[both] - libm[both]) / np.spacing(scale[both])
+    assert err.max() <= 8, err.max()
+    assert (own != libm).any()              # not libm's bits: chaincc's own functions
+
+
+def test_the_batch_loop_calls_the_vector_versions() -> None:
+    fn = chaincc.compile(SOURCE)
+    widths = machine.vector_widths()
+    ir = llvm.module_ir(fn.program, "f", "points", (False, False), True, (), widths)
+    assert "@chaincc_exp(" in ir and "@exp(" not in ir
+    optimised = machine.optimised_ir(ir)
+    # the guarded functions are called in their vector versions; the others are inlined
+    # and vectorised with the loop
+    assert any(f"@chaincc_sin_v{w}(" in optimised for w in widths)
+    assert f"<{widths[0]} x double>" in optimised or f"<{widths[-1]} x double>" in optimised
+
+
+@pytest.mark.parametrize("mode", ["points", "sum", "point"])
+def test_large_programs_call_the_scalar_versions(mode: str) -> None:
+    fn = chaincc.compile(SOURCE)
+    shared = None if mode == "point" else (False, False)
+    ir = llvm.module_ir(fn.program, "f", mode, shared, False, (), machine.vector_widths())
+    assert "@chaincc_exp(" in ir and "_v4(" not in ir and "_v8(" not in ir
+
+
+def test_math_libm_calls_libm() -> None:
+    fn = chaincc.compile(SOURCE)
+    ir = llvm.module_ir(fn.program, "f", "points", (False, False), True, (), None)
+    assert "@exp(" in ir and "chaincc_" not in ir
