@@ -79,12 +79,18 @@ def test_batches_and_reductions_agree(pair):
     assert one[0] == v2[7]
 
 
-def test_large_program_runs_native_and_is_exact():
-    fn = chaincc.compile(rnn_source(300))
+@pytest.mark.parametrize("steps, opt", [(300, 1), (400, 0)])
+def test_large_program_runs_native_and_is_exact(steps: int, opt: int):
+    from chaincc.backends import llvm
+    fn = chaincc.compile(rnn_source(steps))
     assert fn._native("vg") and fn.op_counts()["value_and_grad"] > native.NATIVE_STATEMENTS
+    assert llvm.plan(fn.compiled.fused).opt == opt   # O1 IR, or beyond 4,000 statements O0
     rng = np.random.default_rng(2)
     x = rng.uniform(-0.8, 0.8, len(fn.params))
     value, grad = fn.value_and_grad(*x)
+    # a batch gives each point the scalar call's bits
+    bv, bg = fn.value_and_grad(*(np.array([v, v]) for v in x))
+    assert bv.tolist() == [value, value] and [g[1] for g in bg] == list(grad)
     # forward recurrence and its hand-written reverse sweep, in NumPy
     w, u, xs = x[0], x[1], x[2:]
     hs = [0.0]

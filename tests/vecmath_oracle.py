@@ -27,7 +27,7 @@ def ulps(got: float, exact: mpmath.mpf) -> float:
         return 0.0 if got == 0 else abs(got) / 5e-324
     # the ulp of the binade the exact value lies in (not of its rounding)
     ulp = math.ulp(e) if abs(exact) >= abs(e) else math.ulp(math.nextafter(abs(e), 0))
-    return float(abs(mpmath.mpf(got) - exact)) / max(ulp, 5e-324)
+    return float(abs(mpmath.mpf(got) - exact) / max(ulp, 5e-324))
 
 
 def worst(name: str, exact: Callable[..., mpmath.mpf], *xs: np.ndarray) -> tuple[float, int]:

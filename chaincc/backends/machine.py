@@ -125,13 +125,13 @@ PROTOTYPES = {
 }
 
 
-class Kernel:
-    """One loaded kernel (machine code from ``compile_object``); calls release the GIL.
+class Loaded:
+    """Machine code from ``compile_object`` (or the disk cache), loaded to run.
 
     Object files read from the disk cache are checked against their hash before they
     get here (``cache.read_object``): LLVM's loader trusts the bytes it is given."""
 
-    def __init__(self, obj: bytes, symbol: str, mode: str) -> None:
+    def __init__(self, obj: bytes) -> None:
         assert obj, "empty object file"
         llvm = _llvm()
         if b"_ZGV" in obj:                 # math="fast": calls libmvec
@@ -141,10 +141,21 @@ class Kernel:
                                                       _target_machine(1))
             self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self._engine.finalize_object()
+
+    def address(self, symbol: str) -> int:
+        with _compiler_lock():
             address = self._engine.get_function_address(symbol)
         assert address, f"object file has no symbol {symbol}"
+        return address
+
+
+class Kernel(Loaded):
+    """One loaded kernel; calls release the GIL."""
+
+    def __init__(self, obj: bytes, symbol: str, mode: str) -> None:
+        super().__init__(obj)
         self.mode = mode
-        self.call = PROTOTYPES[mode](address)
+        self.call = PROTOTYPES[mode](self.address(symbol))
 
 
 def vector_widths() -> tuple[int, ...]:

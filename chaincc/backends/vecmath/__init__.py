@@ -140,14 +140,5 @@ def definitions(names: Iterable[str], widths: tuple[int, ...],
     return [*sorted(decls), *lines, *groups], kept, fallback
 
 
-def _load() -> None:
-    from . import exp  # noqa: F401  (each module registers its functions)
-    for module in ("log", "trig", "hyperbolic", "power"):
-        try:
-            __import__(f"{__name__}.{module}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{module}":
-                raise
-
-
-_load()
+# each module registers its functions
+from . import exp, hyperbolic, log, power, trig  # noqa: E402, F401

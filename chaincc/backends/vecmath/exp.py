@@ -1,6 +1,7 @@
 """exp: Cody–Waite reduction x = n·ln2 + r (|r| ≤ ln2/2, r carried as a double-double),
-a degree-13 polynomial, and 2^n applied in two exact halves so that results that
-underflow to subnormals round once. Within 1 ulp (benchmarks/accuracy.py)."""
+a degree-13 polynomial, and 2^n applied in two halves so that the scaling of a result
+that underflows to a subnormal rounds once. Within 1 ulp (benchmarks/accuracy.py; the
+subnormal results, rounded twice, come closest to it)."""
 
 from __future__ import annotations
 
