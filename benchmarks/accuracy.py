@@ -40,6 +40,16 @@ FUNCTIONS = {
     "cbrt": ("cbrt(x)", "cbrt", ("l", -1e300, 1e300)),
     "erf": ("erf(x)", "erf", ("u", -6.0, 6.0)),
     "pow": ("x^y", "power", ("pow",)),
+    "asin": ("asin(x)", "asin", ("u", -1.0, 1.0)),
+    "acos": ("acos(x)", "acos", ("u", -1.0, 1.0)),
+    "acosh": ("acosh(x)", "acosh", ("l", 1.0, 1e300)),
+    "atanh": ("atanh(x)", "atanh", ("u", -1.0, 1.0)),
+    "erfc": ("erfc(x)", "erfc", ("u", -6.0, 27.3)),
+    "log2": ("log2(x)", "log2", ("l", 1e-307, 1e308)),
+    "log10": ("log10(x)", "log10", ("l", 1e-307, 1e308)),
+    "lgamma": ("lgamma(x)", "lgamma", ("u", 0.01, 100.0)),
+    "atan2": ("atan2(x, y)", "atan2", ("two", -1e3, 1e3)),
+    "hypot": ("hypot(x, y)", "hypot", ("two", -1e3, 1e3)),
 }
 
 
@@ -53,8 +63,18 @@ def sample(kind: tuple, n: int, rng: np.random.Generator) -> list[np.ndarray]:
         if kind[1] < 0:
             x *= rng.choice([-1.0, 1.0], n)
         return [x]
+    if kind[0] == "two":
+        return [rng.uniform(kind[1], kind[2], n), rng.uniform(kind[1], kind[2], n)]
     # pow: bases log-uniform over 1e-3..1e3, exponents uniform in [-40, 40]
     return [np.exp(rng.uniform(math.log(1e-3), math.log(1e3), n)), rng.uniform(-40, 40, n)]
+
+
+def _special() -> dict:
+    import mpmath
+    return {"cbrt": lambda v: mpmath.sign(v) * mpmath.cbrt(abs(v)),   # the real cube root
+            "log2": lambda v: mpmath.log(v, 2), "log10": mpmath.log10,
+            "lgamma": lambda v: mpmath.log(abs(mpmath.gamma(v))),     # C's lgamma
+            "atan2": mpmath.atan2, "hypot": mpmath.hypot}
 
 
 def exact_ulps(args: tuple) -> list[tuple[float, float]]:
@@ -62,8 +82,8 @@ def exact_ulps(args: tuple) -> list[tuple[float, float]]:
     import mpmath
     mpmath.mp.prec = 120
     name, xs, got = args
-    f = getattr(mpmath, FUNCTIONS[name][1]) if name != "cbrt" else \
-        (lambda v: mpmath.sign(v) * mpmath.cbrt(abs(v)))    # the real cube root
+    special = _special()
+    f = special.get(name) or getattr(mpmath, FUNCTIONS[name][1])
     worst, total = [0.0] * len(got), [0.0] * len(got)
     for i in range(len(xs[0])):
         e = f(*(mpmath.mpf(float(x[i])) for x in xs))
@@ -114,7 +134,7 @@ def main() -> int:
     with ProcessPoolExecutor(args.workers) as pool:
         for name in args.functions.split(","):
             formula, _, kind = FUNCTIONS[name]
-            params = "x, y" if name == "pow" else "x"
+            params = "x, y" if kind[0] in ("pow", "two") else "x"
             src = f"f({params}) = {formula}"
             fns = [chaincc.compile(src, math=m) for m in MODES]
             xs = sample(kind, args.points, rng)

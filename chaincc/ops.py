@@ -110,6 +110,17 @@ class Float64:
 F64 = Float64()
 
 
+class Libm64(Float64):
+    """Float64 with the C library's functions throughout: what the generated C, the
+    Numba kernels and ``math="libm"`` compute."""
+
+    def call(self, name: str, *args: float) -> float:
+        return libm.call(name, *args)
+
+
+LIBM64 = Libm64()
+
+
 # -- formulas (each op that is not one libm call) -----------------------------------------
 def _relu(m: Machine, x: Any) -> Any:
     z = m.num(0.0)
@@ -265,6 +276,12 @@ class Op:
         assert self.formula is not None, f"{self.name} has no float64 meaning"
         return self.formula(m, *args)
 
+    def libm64(self, *args: float) -> float:
+        """What a kernel calling the C library computes (``Libm64``), bit for bit; for an
+        op that is not expanded."""
+        assert self.expand is None, f"{self.name} is expanded before it is run"
+        return float(self.run(LIBM64, *(float(a) for a in args)))
+
     def f64(self, *args: float) -> float:
         """What a kernel computes, bit for bit."""
         if self.expand is not None:
@@ -332,7 +349,7 @@ BY_CLASS: dict[type, Op] = {op.cls: op for op in OPS}
 BY_NAME: dict[str, Op] = {n: op for op in OPS for n in op.names}
 
 
-class _Recorder(Float64):
+class _Recorder(Libm64):
     """The float64 machine, noting the libm functions a formula calls (a formula
     computes both sides of every select, so one run sees them all)."""
 
@@ -341,7 +358,7 @@ class _Recorder(Float64):
 
     def call(self, name: str, *args: float) -> float:
         self.calls.add(name)
-        return libm.call(name, *args)
+        return super().call(name, *args)
 
 
 def _calls_of(op: Op) -> set[str]:
