@@ -23,6 +23,10 @@ The tools, each computing the value and the gradient with respect to every param
                    (libmvec) where the loop vectorises, within 4 ulp
     chaincc-numba  the same with CHAINCC_CPU_BACKEND=numba (chaincc's Numba kernels)
     numba          hand-written ``@njit(parallel=True)`` kernels with hand-derived gradients
+    chaincc-c      chaincc's generated C (``chaincc compile``), gcc -O3 -march=native
+                   -fopenmp, its ``..._value_and_grad_batch`` called through ctypes
+    chaincc-c-fast the same C generated with ``--math fast`` (GCC vectorises the batch
+                   loop with glibc's vector maths)
     c              hand-written C (bench_speed_hand.c), gcc -O3 -march=native -fopenmp,
                    called through ctypes
     c-fast         the same C with -ffast-math added (gcc then calls glibc's vector math,
@@ -111,6 +115,8 @@ TOOLS = {
     "chaincc-fast": "chaincc, math=\"fast\" (libmvec)",
     "chaincc-numba": "chaincc, CHAINCC_CPU_BACKEND=numba",
     "numba": "hand Numba @njit(parallel=True)",
+    "chaincc-c": "chaincc's C, gcc -O3 -march=native",
+    "chaincc-c-fast": "chaincc's C --math fast, gcc -O3",
     "c": "hand C -O3 -march=native",
     "c-fast": "hand C -O3 -march=native -ffast-math",
     "jax": "JAX jit(vmap(value_and_grad))",
@@ -119,7 +125,8 @@ TOOLS = {
 }
 # the package each tool needs, or None for gcc
 NEEDS = {"chaincc": "chaincc", "chaincc-fast": "chaincc", "chaincc-numba": "numba",
-         "numba": "numba", "c": None, "c-fast": None, "jax": "jax", "torch": "torch",
+         "numba": "numba", "c": None, "c-fast": None, "chaincc-c": None,
+         "chaincc-c-fast": None, "jax": "jax", "torch": "torch",
          "floor": None}
 
 
@@ -315,6 +322,32 @@ def _c(name: str, xs: list, outs: list, work: Path, fast: bool) -> Runner:
     return run
 
 
+def _chaincc_c(name: str, xs: list, outs: list, work: Path, fast: bool) -> Runner:
+    """chaincc's generated C for the function, built as the hand C is."""
+    import ctypes
+
+    import chaincc
+    from chaincc.backends.c import function_names, kind_of
+
+    fn = chaincc.compile(SOURCES[name], math="fast" if fast else "default")
+    header, source = fn.c_source(name)
+    (work / f"{name}.h").write_text(header, encoding="utf-8")
+    (work / f"{name}.c").write_text(source, encoding="utf-8")
+    lib = work / f"{name}{'_fast' if fast else ''}.so"
+    subprocess.run(["gcc", *C_FLAGS, "-o", str(lib), str(work / f"{name}.c"), "-lm"],
+                   check=True)
+    fwd = fn.compiled.forward
+    batch = function_names([(fwd.name, kind_of(fwd))])[0][3]
+    kernel = getattr(ctypes.CDLL(str(lib)), batch)
+    kernel.restype = None
+    args = (ctypes.c_size_t(len(xs[0])), *(ctypes.c_void_p(a.ctypes.data) for a in xs + outs))
+
+    def run() -> None:
+        kernel(*args)
+    run()
+    return run
+
+
 def _floor(name: str, xs: list, outs: list, work: Path) -> Runner:
     import ctypes
 
@@ -391,6 +424,8 @@ def _setup(tool: str, name: str, xs: list, outs: list, work: Path,
         return _numba(name, xs, outs), None, ""
     if tool in ("c", "c-fast"):
         return _c(name, xs, outs, work, tool == "c-fast"), None, ""
+    if tool in ("chaincc-c", "chaincc-c-fast"):
+        return _chaincc_c(name, xs, outs, work, tool == "chaincc-c-fast"), None, ""
     if tool == "floor":
         return _floor(name, xs, outs, work), None, ""
     if tool == "jax":
@@ -412,7 +447,8 @@ def worker(tool: str, names: list[str], n: int, quick: bool, outdir: Path) -> No
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     packages = {"chaincc": ["chaincc"], "chaincc-fast": ["chaincc"],
-                "chaincc-numba": ["chaincc"],
+                "chaincc-numba": ["chaincc"], "chaincc-c": ["chaincc"],
+                "chaincc-c-fast": ["chaincc"],
                 "numba": ["numba"], "jax": ["jax", "jax.numpy"], "torch": ["torch"]}
     t = time.perf_counter()
     for p in packages.get(tool, []):

@@ -106,3 +106,15 @@ def test_constants_fold_to_the_kernels_bits(name: str) -> None:
     assert folded(0.0) == computed(0.0, c) == computed(np.array([0.0]), c)[0]
     # with math="libm" the kernel calls libm (a constant is still folded as by default)
     assert computed.with_math("libm")(0.0, c) == libm.call(name, c) != folded(0.0)
+
+
+def test_loops_that_call_elementary_functions_ask_for_wide_vectors() -> None:
+    widths = machine.vector_widths()
+    calls = chaincc.compile("f(x, y) = exp(x)·tanh(y)").program
+    plain = chaincc.compile("f(x, y) = (x² + xy)y³").program
+    wide = '"prefer-vector-width"="512"'
+    for mode in ("points", "sum"):
+        ir = llvm.module_ir(calls, "f", mode, (False, False), True, (), widths)
+        assert (wide in ir) == (8 in widths)
+        assert wide not in llvm.module_ir(plain, "f", mode, (False, False), True, (), widths)
+        assert wide not in llvm.module_ir(calls, "f", mode, (False, False), True, (), None)

@@ -11,7 +11,6 @@ by every point). The machine code is cached on disk.
 
 from __future__ import annotations
 
-import os
 import struct
 
 import sympy as sp
@@ -431,18 +430,19 @@ def module_ir(prog: Program, name: str, mode: str,
            "double** nocapture readonly %inptr, double* nocapture %acc")
     return "\n".join([*declared, "", *body,
                       f"define void @{name}_{mode}(i64 %lo, i64 %hi, {sig}) nounwind"
-                      f"{_wide(vector, own)} {{",
+                      f"{_wide(declared, vector, own)} {{",
                       *head, *lines, *add, *tail])
 
 
-def _wide(vector: tuple[str, ...], own: tuple[int, ...] | None) -> str:
-    """The loop's attributes: where the vector functions it may call come in 8 lanes
-    (AVX-512), LLVM is asked for 512-bit vectors, which it otherwise avoids on CPUs
-    that run them at a lower clock; the elementary functions are compute-bound and run
-    30-40% faster at 8 lanes than at 4 (measured on an Emerald Rapids Xeon)."""
-    if os.environ.get("CHAINCC_VECTOR_WIDTH") == "256":
-        return ""
-    return ' "prefer-vector-width"="512"' if "e" in vector or 8 in (own or ()) else ""
+def _wide(declared: list[str], vector: tuple[str, ...], own: tuple[int, ...] | None) -> str:
+    """The loop's attributes: where it calls elementary functions that come in 8-lane
+    versions (AVX-512), LLVM is asked for 512-bit vectors, which it otherwise avoids on
+    CPUs that lower their clock for them. Those functions are compute-bound: in
+    benchmarks/bench_speed.py the MLP and the trigonometric chain ran about twice as fast
+    at 8 lanes as at 4, while the loops without calls (memory-bound) ran slower."""
+    wide = "e" in vector or 8 in (own or ())
+    calls = any("@chaincc_" in line or "@_ZGV" in line for line in declared)
+    return ' "prefer-vector-width"="512"' if wide and calls else ""
 
 
 def _size(shape: tuple[int, ...]) -> int:
