@@ -103,9 +103,9 @@ class Function(Frontend):
     def with_math(self, math: str) -> Function:
         """This function with other elementary functions in its CPU kernels:
 
-        - ``"default"``: chaincc's own exp, expm1, log, log1p, sin, cos, tan, tanh,
-          sinh, cosh, pow..., each within 1 ulp of the exact value, which LLVM
-          vectorises with the loop over points; the rest are libm's.
+        - ``"default"``: chaincc's own exp, log, pow, sin, cos, tan, tanh, erf... (all
+          but log2, log10, atan2, hypot and lgamma, which are libm's), each within 1 ulp
+          of the exact value, which LLVM vectorises with the loop over points.
         - ``"fast"``: where a batch kernel's loop vectorises, its libm calls go to
           glibc's vector maths (libmvec) for several points at once, within 4 ulp
           (glibc's bound). Scalar calls, large programs and machines without libmvec

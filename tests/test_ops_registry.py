@@ -325,11 +325,16 @@ def test_gelu_value_and_gradient_against_mpmath() -> None:
         want_g = float(cdf + mx * mpmath.exp(-mx ** 2 / 2) / mpmath.sqrt(2 * mpmath.pi))
         assert abs(v - want_v) <= 4e-16 * max(abs(x), 1e-300) + 1e-300, (x, v, want_v)
         assert abs(g - want_g) <= 1e-15 * max(1.0, abs(want_g)), (x, g, want_g)
-    # the formula as the kernels write it: x*0.5*(1 + erf(x/sqrt 2)), erf from libm
+    # the formula as the kernels write it: x*0.5*(1 + erf(x/sqrt 2)), with chaincc's own
+    # erf by default and libm's with math="libm"
+    from chaincc.backends.vecmath import library
+    own_erf = library.functions()["erf"]
     libm = ctypes.CDLL(ctypes.util.find_library("m"))
     libm.erf.restype, libm.erf.argtypes = ctypes.c_double, [ctypes.c_double]
+    with_libm = fn.with_math("libm")
     for x in xs:
-        assert fn(float(x)) == x * 0.5 * (1.0 + libm.erf(x / math.sqrt(2.0)))
+        assert fn(float(x)) == x * 0.5 * (1.0 + own_erf(x / math.sqrt(2.0)))
+        assert with_libm(float(x)) == x * 0.5 * (1.0 + libm.erf(x / math.sqrt(2.0)))
 
 
 def test_unknown_names_are_still_errors() -> None:

@@ -141,4 +141,4 @@ def definitions(names: Iterable[str], widths: tuple[int, ...],
 
 
 # each module registers its functions
-from . import exp, hyperbolic, inverse, log, power, trig  # noqa: E402, F401
+from . import erf, exp, hyperbolic, inverse, log, power, trig  # noqa: E402, F401

@@ -125,7 +125,30 @@ class Builder:
             acc = self.fma(acc, x, self.f(c))
         return acc
 
+    def estrin(self, x: str, x2: str, coefficients: list[float]) -> str:
+        """c0 + c1·x + c2·x² + ... by Estrin's scheme (x2 = x²): pairs c_2i + c_2i+1·x,
+        then pairs of those with x², x⁴, ...: a chain of dependent operations log2 of the
+        degree long, where Horner's rule's is the degree long."""
+        terms = [self.f(c) for c in coefficients]
+        power = x
+        while True:
+            terms = [self.fma(terms[j + 1], power, terms[j]) if j + 1 < len(terms)
+                     else terms[j] for j in range(0, len(terms), 2)]
+            if len(terms) == 1:
+                return terms[0]
+            power = x2 if power == x else self.mul(power, power)
+
     # -- comparisons and choices ---------------------------------------------------
+    def below(self, x: str, bound: float) -> str:
+        """min(x, bound), where a nan x stays nan (a compare and a select)."""
+        c = self.f(bound)
+        return self.select(self.fcmp("ogt", x, c), c, x)
+
+    def above(self, x: str, bound: float) -> str:
+        """max(x, bound), where a nan x stays nan."""
+        c = self.f(bound)
+        return self.select(self.fcmp("olt", x, c), c, x)
+
     def fcmp(self, cond: str, a: str, b: str) -> str:
         """A mask: ``cond`` is an LLVM fcmp condition (olt, oge, uno, one, ...)."""
         return self._ins(f"fcmp {cond} {self.F} {a}, {b}")

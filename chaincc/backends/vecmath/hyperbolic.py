@@ -42,17 +42,6 @@ CUBIC = [float.fromhex(h) for h in (
     "0x1.1f66de051eb02p-29")]
 
 
-def _min(b: Builder, x: str, bound: float) -> str:
-    """min(x, bound) where nan stays nan (a compare and a select: one vminpd)."""
-    c = b.f(bound)
-    return b.select(b.fcmp("ogt", x, c), c, x)
-
-
-def _max(b: Builder, x: str, bound: float) -> str:
-    c = b.f(bound)
-    return b.select(b.fcmp("olt", x, c), c, x)
-
-
 def _imin(b: Builder, n: str, bound: int) -> str:
     c = b.i(bound)
     return b.iselect(b.icmp("sgt", n, c), c, n)
@@ -90,7 +79,7 @@ def _one_plus(b: Builder, hi: str, lo: str) -> tuple[str, str]:
 
 
 def build_expm1(b: Builder, x: str) -> str:
-    xc = _min(b, _max(b, x, EXPM1_MIN), EXPM1_MAX)       # n in [-58, 1024]; nan stays nan
+    xc = b.below(b.above(x, EXPM1_MIN), EXPM1_MAX)       # n in [-58, 1024]; nan stays nan
     n, r_hi, r_lo = reduce(b, xc)
     hi, lo = _expm1_parts(b, r_hi, r_lo)
     # c + c_lo = 1 - P exactly (TwoSum); P = 2^-n, or 2^-1000 for larger n (negligible)
@@ -106,7 +95,7 @@ def build_expm1(b: Builder, x: str) -> str:
 
 
 def build_tanh(b: Builder, x: str) -> str:
-    a = _min(b, b.fabs(x), TANH_MAX)
+    a = b.below(b.fabs(x), TANH_MAX)
     n, r_hi, r_lo = reduce(b, b.mul(a, b.f(-2.0)))     # n in [-58, 0], r ≤ 0 where n = 0
     u_hi, u_lo = _one_plus(b, *_expm1_parts(b, r_hi, r_lo))
     # e^-2|x| = u/P, P = 2^-n ≥ 1 ≥ u: tanh|x| = (P - u)/(P + u), each a double-double
@@ -128,7 +117,7 @@ def build_tanh(b: Builder, x: str) -> str:
 def _sinh_cosh(b: Builder, x: str, sign: float,
                parts: Callable[[Builder, str, str], tuple[str, str]]) -> tuple[str, str]:
     """2^(n-1)·(u + sign·4^-n/u) for |x| = n·ln2 + r, u = e^r = 1 + p, p from ``parts``."""
-    a = _min(b, b.fabs(x), COSH_MAX)                 # n in [0, 1025]
+    a = b.below(b.fabs(x), COSH_MAX)                 # n in [0, 1025]
     n, r_hi, r_lo = reduce(b, a)
     u_hi, u_lo = _one_plus(b, *parts(b, r_hi, r_lo))
     # w = 1/u: y, corrected by the exact remainder 1 - y·u_hi

@@ -58,20 +58,6 @@ T_MAX = 760.0                            # |y·log|x|| beyond: overflow, or unde
 MAX_BITS = bits_of(1.7976931348623157e308)   # the largest finite double
 
 
-def _estrin(b: Builder, x: str, x2: str, coefficients: list[float]) -> str:
-    """c0 + c1·x + c2·x² + ... by Estrin's scheme (x2 = x²): pairs c_2i + c_2i+1·x, then
-    pairs of those with x², x⁴, ...: the dependency chain is log2 of the degree long,
-    where Horner's rule is the degree long."""
-    terms = [b.f(c) for c in coefficients]
-    power = x
-    while True:
-        terms = [b.fma(terms[j + 1], power, terms[j]) if j + 1 < len(terms) else terms[j]
-                 for j in range(0, len(terms), 2)]
-        if len(terms) == 1:
-            return terms[0]
-        power = x2 if power == x else b.mul(power, power)
-
-
 def log_dd(b: Builder, ax: str) -> tuple[str, str]:
     """log(ax) as an unevaluated sum (hi, lo) for a positive finite ax (normal or
     subnormal), relative error about 2^-66 (at most 2^-65.98 in tests near the reduction's
@@ -116,7 +102,7 @@ def log_dd(b: Builder, ax: str) -> tuple[str, str]:
     x1 = b.fma(a, b.f(TWO_THIRDS_LO), x1)
     small = b.add(b.add(u_e, hi_e), b.add(x1, head_lo))
     s5 = b.mul(a, z)
-    small = b.fma(s5, _estrin(b, z, b.mul(z, z), R), small)
+    small = b.fma(s5, b.estrin(z, b.mul(z, z), R), small)
     dw = b.mul(inv, b.fma(b.fma(z, z, z), b.f(2.0), b.f(2.0)))
     return hi, b.fma(rem, dw, small)
 
@@ -148,7 +134,7 @@ def _exp_dd(b: Builder, t: str, t_lo: str) -> str:
     h = b.add(k, one)
     h_lo = b.add(b.add(b.sub(k, h), one), e_lo)      # Fast2Sum (k = 0 or k > one)
     r2 = b.mul(r, r)
-    v = b.add(h, b.fma(r2, _estrin(b, r, r2, EXPM1), b.add(h_lo, b.fma(r, r_lo, r_lo))))
+    v = b.add(h, b.fma(r2, b.estrin(r, r2, EXPM1), b.add(h_lo, b.fma(r, r_lo, r_lo))))
     # v·2^n - K·2^n: 2^n in two halves (each a normal power of two), the last product
     # rounded once, to inf above the range
     n1 = b.ashr(n, b.i(1))
@@ -218,7 +204,7 @@ def build_cbrt(b: Builder, x: str) -> str:
                b.i(52))                                   # q·2^52
     a = b.from_bits(b.isub(b.isub(ix, qs), b.shl(qs, b.i(1))))    # |x|·2^-3q in [1, 8)
     inv = b.div(b.f(1.0), a)
-    c = _estrin(b, a, b.mul(a, a), CBRT_START)
+    c = b.estrin(a, b.mul(a, a), CBRT_START)
     # u = (c³ - a)/a, c³ - a = c2·c - a + c2_e·c with c·c = c2 + c2_e
     c2 = b.mul(c, c)
     d = b.fma(b.fma(c, c, b.neg(c2)), c, b.fma(c2, c, b.neg(a)))
