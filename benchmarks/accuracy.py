@@ -96,7 +96,7 @@ def exact_ulps(args: tuple) -> list[tuple[float, float]]:
             if not math.isfinite(g) or not math.isfinite(ef):
                 err = math.inf
             else:
-                err = float(abs(mpmath.mpf(g) - e)) / ulp
+                err = float(abs(mpmath.mpf(g) - e) / ulp)
             worst[k] = max(worst[k], err)
             total[k] += err
     return list(zip(worst, total))

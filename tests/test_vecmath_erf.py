@@ -7,7 +7,7 @@ import math
 
 import mpmath
 import numpy as np
-from vecmath_oracle import check, specials
+from vecmath_oracle import check, near, specials
 
 RNG = np.random.default_rng(20261203)
 INF, NAN = math.inf, math.nan
@@ -39,19 +39,6 @@ def huge(n: int) -> np.ndarray:
     return signs(np.exp(RNG.uniform(math.log(6.0), 709, n)))
 
 
-def near(points: list[float], ulps: int = 40) -> np.ndarray:
-    """The doubles within a few ulps of each point."""
-    out = []
-    for p in points:
-        x = p
-        for _ in range(ulps):
-            x = math.nextafter(x, -INF)
-        for _ in range(2 * ulps + 1):
-            out.append(x)
-            x = math.nextafter(x, INF)
-    return np.array(out)
-
-
 def exact_erfc(x: mpmath.mpf) -> mpmath.mpf:
     """mpmath's erfc, which overflows internally for huge arguments: beyond ±40 (erfc(40)
     < 10^-697) the exact value rounds to 0 or 2."""
@@ -66,7 +53,7 @@ def test_erf_within_one_ulp() -> None:
         signs(uniform(SMALL_MAX - 0.05, SMALL_MAX + 0.3, 1500)),   # either side of the switch
         signs(uniform(5.5, 6.5, 500)),                             # where erf reaches ±1
         huge(200),
-        near([SMALL_MAX, -SMALL_MAX, ERF_ONE, -ERF_ONE, 6.0, -6.0, 0.75, 1.5])])
+        near([SMALL_MAX, -SMALL_MAX, ERF_ONE, -ERF_ONE, 6.0, -6.0, 0.75, 1.5], 40)])
     check("erf", mpmath.erf, [x], LIMIT["erf"])
 
 
@@ -75,7 +62,7 @@ def test_erfc_within_one_ulp() -> None:
         uniform(-7, 28, 4000), uniform(-1, 3, 2500), tiny(2000),
         uniform(SUBNORMAL - 0.5, UNDERFLOW + 0.05, 2000),         # subnormal results
         uniform(-6.5, -5.5, 300), huge(200),
-        near([0.0, SUBNORMAL, UNDERFLOW, 27.3, 2.0, 4.0, 8.0, 16.0, -2.0, -6.0, 1.0 / 3.0])])
+        near([0.0, SUBNORMAL, UNDERFLOW, 27.3, 2.0, 4.0, 8.0, 16.0, -2.0, -6.0, 1.0 / 3.0], 40)])
     check("erfc", exact_erfc, [x], LIMIT["erfc"])
 
 

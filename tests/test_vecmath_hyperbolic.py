@@ -7,7 +7,7 @@ import math
 
 import mpmath
 import numpy as np
-from vecmath_oracle import check, specials
+from vecmath_oracle import check, near, specials
 
 RNG = np.random.default_rng(20261202)
 INF, NAN = math.inf, math.nan
@@ -21,19 +21,6 @@ def uniform(lo: float, hi: float, n: int) -> np.ndarray:
 def tiny(n: int, smallest: float = -1074 * math.log(2)) -> np.ndarray:
     """Magnitudes spread over the binades from subnormals up to 1, either sign."""
     return np.exp(RNG.uniform(smallest, 0, n)) * RNG.choice([-1.0, 1.0], n)
-
-
-def near(points: list[float], ulps: int = 4) -> np.ndarray:
-    """The doubles within a few ulps of each point."""
-    out = []
-    for p in points:
-        x = p
-        for _ in range(ulps):
-            x = math.nextafter(x, -INF)
-        for _ in range(2 * ulps + 1):
-            out.append(x)
-            x = math.nextafter(x, INF)
-    return np.array(out)
 
 
 # tighter than the 1 ulp contract: the most each function is off over a million random

@@ -8,7 +8,7 @@ import math
 
 import mpmath
 import numpy as np
-from vecmath_oracle import check, specials
+from vecmath_oracle import check, near, specials
 
 RNG = np.random.default_rng(20261203)
 INF, NAN = math.inf, math.nan
@@ -29,19 +29,6 @@ def signs(x: np.ndarray) -> np.ndarray:
 def log_uniform(lo: float, hi: float, n: int) -> np.ndarray:
     """Magnitudes spread evenly over the binades from 2^lo to 2^hi."""
     return 2.0 ** RNG.uniform(lo, hi, n)
-
-
-def near(points: list[float], ulps: int = 4) -> np.ndarray:
-    """The doubles within a few ulps of each point."""
-    out = []
-    for p in points:
-        x = p
-        for _ in range(ulps):
-            x = math.nextafter(x, -INF)
-        for _ in range(2 * ulps + 1):
-            out.append(x)
-            x = math.nextafter(x, INF)
-    return np.array(out)
 
 
 def below_one(n: int) -> np.ndarray:

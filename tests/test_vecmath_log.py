@@ -134,3 +134,23 @@ def test_log_dd_relative_error_under_2_to_minus_67(log_dd_parts: tuple[str, str]
     assert top < 2.0 ** -67, math.log2(top)
     one = [probe.evaluate(name, np.array([1.0]))[0] for name in log_dd_parts]
     assert one == [0.0, 0.0]
+
+
+def test_log2_and_log10_within_one_ulp() -> None:
+    rng = np.random.default_rng(210)
+    x = np.concatenate([np.exp(rng.uniform(-744, 709, 6000)), rng.uniform(0.5, 2, 2000),
+                        1 + rng.uniform(-1e-6, 1e-6, 1000), 5e-324 * rng.integers(1, 2**40, 500),
+                        10.0 ** np.arange(-307, 309, dtype=float),
+                        2.0 ** np.arange(-1074, 1024, dtype=float)])
+    check("log2", lambda v: mpmath.log(v, 2), [x], limit=0.55)
+    check("log10", mpmath.log10, [x], limit=0.55)
+
+
+def test_log2_and_log10_special_values() -> None:
+    for name in ("log2", "log10"):
+        specials(name, [((0.0,), -math.inf), ((-0.0,), -math.inf), ((1.0,), 0.0),
+                        ((-1.0,), math.nan), ((math.inf,), math.inf),
+                        ((-math.inf,), math.nan), ((math.nan,), math.nan)])
+    # exact powers: as libm (and as the exact value) gives them
+    specials("log2", [((2.0 ** k,), float(k)) for k in range(-1074, 1024, 7)])
+    specials("log10", [((float(f"1e{k}"),), float(k)) for k in range(-22, 23)])

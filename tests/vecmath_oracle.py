@@ -65,3 +65,16 @@ def specials(name: str, cases: Sequence[tuple[tuple[float, ...], float]]) -> Non
             else:
                 assert g == want and math.copysign(1, g) == math.copysign(1, want), \
                     (name, a, g, want, vectorise)
+
+
+def near(points: list[float], ulps: int = 4) -> np.ndarray:
+    """The doubles within a few ulps of each point."""
+    out = []
+    for p in points:
+        x = p
+        for _ in range(ulps):
+            x = math.nextafter(x, -math.inf)
+        for _ in range(2 * ulps + 1):
+            out.append(x)
+            x = math.nextafter(x, math.inf)
+    return np.array(out)

@@ -147,15 +147,38 @@ def log_dd(b: Builder, x: str) -> tuple[str, str]:
     return log_reduced_dd(b, f, None, kf)
 
 
-def build_log(b: Builder, x: str) -> str:
-    xs, bias = prescale(b, x)
-    f, kf, _ = split(b, xs, bias)
-    y = log_reduced(b, f, None, kf)
-    # positive finite x (bits 1 to 0x7FEF...F); else -inf at ±0, nan below 0, x at inf, nan
+def _log_specials(b: Builder, x: str, y: str) -> str:
+    """y for a positive finite x (bits 1 to 0x7FEF...F); else -inf at ±0, nan below 0,
+    x itself at inf and nan."""
     ok = b.icmp("ult", b.isub(b.bits(x), b.i(1)), b.i(0x7FEFFFFFFFFFFFFF))
     special = b.select(b.fcmp("olt", x, b.f(0.0)), b.f(math.nan), x)
     special = b.select(b.fcmp("oeq", x, b.f(0.0)), b.f(-math.inf), special)
     return b.select(ok, y, special)
+
+
+def build_log(b: Builder, x: str) -> str:
+    xs, bias = prescale(b, x)
+    f, kf, _ = split(b, xs, bias)
+    return _log_specials(b, x, log_reduced(b, f, None, kf))
+
+
+# 1/ln 2 and 1/ln 10, each as an unevaluated sum of two doubles (mpmath at 300 bits)
+INV_LN2 = (float.fromhex("0x1.71547652b82fep+0"), float.fromhex("0x1.777d0ffda0d24p-56"))
+INV_LN10 = (float.fromhex("0x1.bcb7b1526e50ep-2"), float.fromhex("0x1.95355baaafad3p-57"))
+
+
+def _log_base(inverse: tuple[float, float]):
+    """log(x)·(1/ln base): the double-double log times the double-double constant, the
+    product's rounding error recovered with an FMA, so only the last addition rounds
+    (log2 of a power of two and log10 of a power of ten come out exact)."""
+    def build(b: Builder, x: str) -> str:
+        hi, lo = log_dd(b, x)
+        c_hi, c_lo = b.f(inverse[0]), b.f(inverse[1])
+        p = b.mul(hi, c_hi)
+        err = b.fma(hi, c_hi, b.neg(p))
+        tail = b.fma(hi, c_lo, b.fma(lo, c_hi, err))
+        return _log_specials(b, x, b.add(p, tail))
+    return build
 
 
 def two_sum(b: Builder, a: str, c: str) -> tuple[str, str]:
@@ -209,3 +232,5 @@ def build_asinh(b: Builder, x: str) -> str:
 register(MathFunction("log", 1, build_log))
 register(MathFunction("log1p", 1, build_log1p))
 register(MathFunction("asinh", 1, build_asinh))
+register(MathFunction("log2", 1, _log_base(INV_LN2)))
+register(MathFunction("log10", 1, _log_base(INV_LN10)))
