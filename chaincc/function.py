@@ -104,8 +104,8 @@ class Function(Frontend):
         """This function with other elementary functions in its CPU kernels:
 
         - ``"default"``: chaincc's own exp, log, pow, sin, cos, tan, tanh, erf... (all
-          but log2, log10, atan2, hypot and lgamma, which are libm's), each within 1 ulp
-          of the exact value, which LLVM vectorises with the loop over points.
+          but atan2, hypot and lgamma, which are libm's), each within 1 ulp of the exact
+          value, which LLVM vectorises with the loop over points.
         - ``"fast"``: where a batch kernel's loop vectorises, its libm calls go to
           glibc's vector maths (libmvec) for several points at once, within 4 ulp
           (glibc's bound). Scalar calls, large programs and machines without libmvec
