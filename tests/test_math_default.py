@@ -118,3 +118,27 @@ def test_loops_that_call_elementary_functions_ask_for_wide_vectors() -> None:
         assert (wide in ir) == (8 in widths)
         assert wide not in llvm.module_ir(plain, "f", mode, (False, False), True, (), widths)
         assert wide not in llvm.module_ir(calls, "f", mode, (False, False), True, (), None)
+
+
+def test_tiny_arguments_give_the_function_s_own_bits_quickly() -> None:
+    """Below ``tiny`` a function gives x (or 1) without computing on subnormals; the
+    results are those of the same functions without that shortcut."""
+    import dataclasses
+    rng = np.random.default_rng(11)
+    x = np.concatenate([np.exp(rng.uniform(-700, -10, 3000)), -np.exp(rng.uniform(-700, -10,
+                                                                               3000))])
+    x = np.concatenate([x, [0.0, -0.0, 5e-324, -5e-324, 2.0 ** -28, 2.0 ** -54]])
+    from chaincc.backends.vecmath import probe
+    for name, fn in sorted(vecmath.FUNCTIONS.items()):
+        if fn.tiny is None:
+            continue
+        with_shortcut = probe.evaluate(name, x)
+        plain = dataclasses.replace(fn, tiny=None)
+        vecmath.FUNCTIONS[name] = plain
+        probe._kernel.cache_clear()
+        try:
+            without = probe.evaluate(name, x)
+        finally:
+            vecmath.FUNCTIONS[name] = fn
+            probe._kernel.cache_clear()
+        assert np.array_equal(with_shortcut.view(np.int64), without.view(np.int64)), name

@@ -180,4 +180,4 @@ def build_erfc(b: Builder, x: str) -> str:
 
 
 register(MathFunction("erf", 1, build_erf))
-register(MathFunction("erfc", 1, build_erfc))
+register(MathFunction("erfc", 1, build_erfc, tiny=(2.0 ** -56, "one")))

@@ -58,4 +58,4 @@ def build_exp(b: Builder, x: str) -> str:
     return b.select(b.fcmp("uno", x, x), x, y)
 
 
-register(MathFunction("exp", 1, build_exp))
+register(MathFunction("exp", 1, build_exp, tiny=(2.0 ** -55, "one")))

@@ -146,7 +146,7 @@ def build_cosh(b: Builder, x: str) -> str:
     return _sinh_cosh(b, x, 1.0, expm1_reduced)[1]
 
 
-register(MathFunction("expm1", 1, build_expm1))
-register(MathFunction("tanh", 1, build_tanh))
-register(MathFunction("sinh", 1, build_sinh))
-register(MathFunction("cosh", 1, build_cosh))
+register(MathFunction("expm1", 1, build_expm1, tiny=(2.0 ** -54, "x")))
+register(MathFunction("tanh", 1, build_tanh, tiny=(2.0 ** -28, "x")))
+register(MathFunction("sinh", 1, build_sinh, tiny=(2.0 ** -28, "x")))
+register(MathFunction("cosh", 1, build_cosh, tiny=(2.0 ** -28, "one")))

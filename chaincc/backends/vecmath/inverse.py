@@ -206,8 +206,8 @@ def build_acosh(b: Builder, x: str) -> str:
     return b.select(ok, v, special)
 
 
-register(MathFunction("atan", 1, build_atan))
-register(MathFunction("asin", 1, build_asin))
+register(MathFunction("atan", 1, build_atan, tiny=(2.0 ** -28, "x")))
+register(MathFunction("asin", 1, build_asin, tiny=(2.0 ** -28, "x")))
 register(MathFunction("acos", 1, build_acos))
-register(MathFunction("atanh", 1, build_atanh))
+register(MathFunction("atanh", 1, build_atanh, tiny=(2.0 ** -28, "x")))
 register(MathFunction("acosh", 1, build_acosh))

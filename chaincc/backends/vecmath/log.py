@@ -230,7 +230,7 @@ def build_asinh(b: Builder, x: str) -> str:
 
 
 register(MathFunction("log", 1, build_log))
-register(MathFunction("log1p", 1, build_log1p))
-register(MathFunction("asinh", 1, build_asinh))
+register(MathFunction("log1p", 1, build_log1p, tiny=(2.0 ** -54, "x")))
+register(MathFunction("asinh", 1, build_asinh, tiny=(2.0 ** -28, "x")))
 register(MathFunction("log2", 1, _log_base(INV_LN2)))
 register(MathFunction("log10", 1, _log_base(INV_LN10)))

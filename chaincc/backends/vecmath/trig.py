@@ -155,6 +155,6 @@ def guard(b: Builder, x: str) -> str:
     return b.and_(b.fcmp("oge", a, b.f(BOUND)), b.fcmp("olt", a, b.f(math.inf)))
 
 
-register(MathFunction("sin", 1, build_sin, guard))
-register(MathFunction("cos", 1, build_cos, guard))
-register(MathFunction("tan", 1, build_tan, guard))
+register(MathFunction("sin", 1, build_sin, guard, tiny=(2.0 ** -28, "x")))
+register(MathFunction("cos", 1, build_cos, guard, tiny=(2.0 ** -28, "one")))
+register(MathFunction("tan", 1, build_tan, guard, tiny=(2.0 ** -28, "x")))
