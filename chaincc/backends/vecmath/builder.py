@@ -138,6 +138,20 @@ class Builder:
                 return terms[0]
             power = x2 if power == x else self.mul(power, power)
 
+    # -- exact sums ----------------------------------------------------------------
+    def two_sum(self, a: str, c: str) -> tuple[str, str]:
+        """a + c as (the rounded sum, its exact error), whatever their magnitudes
+        (finite)."""
+        s = self.add(a, c)
+        cc = self.sub(s, a)
+        return s, self.add(self.sub(a, self.sub(s, cc)), self.sub(c, cc))
+
+    def fast_two_sum(self, big: str, small: str) -> tuple[str, str]:
+        """(s, e) with s + e = big + small exactly, s the rounded sum, where |big| ≥
+        |small| (or big = 0)."""
+        s = self.add(big, small)
+        return s, self.add(self.sub(big, s), small)
+
     # -- comparisons and choices ---------------------------------------------------
     def below(self, x: str, bound: float) -> str:
         """min(x, bound), where a nan x stays nan (a compare and a select)."""

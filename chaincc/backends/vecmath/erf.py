@@ -26,7 +26,6 @@ from . import MathFunction, register
 from .builder import Builder
 from .exp import LN2_HI, LN2_LO, LOG2E, expm1_reduced
 from .hyperbolic import CUBIC
-from .log import two_sum
 
 
 def _hex(*values: str) -> list[float]:
@@ -166,7 +165,7 @@ def build_erfc(b: Builder, x: str) -> str:
     # exponent -(h + l) - q·M(q): -h - p - qm summed exactly (|h + p| ≥ 29·|qm|)
     h = b.mul(a, a)
     l = b.fma(a, a, b.neg(h))
-    s1, e1 = two_sum(b, b.neg(h), b.neg(p))
+    s1, e1 = b.two_sum(b.neg(h), b.neg(p))
     e_hi = b.sub(s1, qm)
     e2 = b.sub(b.sub(s1, e_hi), qm)
     lo_terms = b.fma(q_lo2, b.fma(q, b.f(D1 / 2), b.f(D0 / 2)), p_e)

@@ -47,13 +47,6 @@ def _imin(b: Builder, n: str, bound: int) -> str:
     return b.iselect(b.icmp("sgt", n, c), c, n)
 
 
-def _fast_two_sum(b: Builder, big: str, small: str) -> tuple[str, str]:
-    """(s, e) with s + e = big + small exactly, s the rounded sum; |big| ≥ |small| (or
-    big = 0)."""
-    s = b.add(big, small)
-    return s, b.add(b.sub(big, s), small)
-
-
 def _pow2_minus(b: Builder, n: str, k: int) -> str:
     """2^(n-k) for an i64 n with n - k in [-1022, 1023]."""
     return b.from_bits(b.shl(b.iadd(n, b.i(1023 - k)), b.i(52)))
@@ -66,7 +59,7 @@ def _expm1_parts(b: Builder, r: str, r_lo: str) -> tuple[str, str]:
     against 1 - 2^-n)."""
     rr = b.mul(r, r)
     rr_lo = b.fma(r, r, b.neg(rr))                 # r² = rr + rr_lo exactly
-    hi, e = _fast_two_sum(b, r, b.mul(rr, b.f(0.5)))
+    hi, e = b.fast_two_sum(r, b.mul(rr, b.f(0.5)))
     cubic = b.mul(b.mul(rr, r), b.horner(r, CUBIC))
     small = b.add(b.fma(rr_lo, b.f(0.5), cubic), b.fma(r_lo, r, r_lo))   # + r_lo·e^r
     return hi, b.add(e, small)
@@ -74,8 +67,8 @@ def _expm1_parts(b: Builder, r: str, r_lo: str) -> tuple[str, str]:
 
 def _one_plus(b: Builder, hi: str, lo: str) -> tuple[str, str]:
     """u = 1 + hi + lo as a normalised double-double (|hi| < 1/2, |lo| < 0.07)."""
-    s, e = _fast_two_sum(b, b.f(1.0), hi)
-    return _fast_two_sum(b, s, b.add(e, lo))
+    s, e = b.fast_two_sum(b.f(1.0), hi)
+    return b.fast_two_sum(s, b.add(e, lo))
 
 
 def build_expm1(b: Builder, x: str) -> str:
@@ -87,7 +80,7 @@ def build_expm1(b: Builder, x: str) -> str:
     c = b.sub(b.f(1.0), p)
     back = b.sub(c, b.f(1.0))
     c_lo = b.sub(b.sub(b.f(1.0), b.sub(c, back)), b.add(p, back))
-    s, e = _fast_two_sum(b, c, hi)
+    s, e = b.fast_two_sum(c, hi)
     v = b.add(s, b.add(e, b.add(lo, c_lo)))
     # v·2^n with n up to 1024: v·2 is exact, and the product by 2^(n-1) rounds once
     y = b.mul(b.mul(v, b.f(2.0)), _pow2_minus(b, n, 1))
@@ -100,9 +93,9 @@ def build_tanh(b: Builder, x: str) -> str:
     u_hi, u_lo = _one_plus(b, *_expm1_parts(b, r_hi, r_lo))
     # e^-2|x| = u/P, P = 2^-n ≥ 1 ≥ u: tanh|x| = (P - u)/(P + u), each a double-double
     p = b.pow2(b.isub(b.i(0), n))
-    num, e = _fast_two_sum(b, p, b.neg(u_hi))
+    num, e = b.fast_two_sum(p, b.neg(u_hi))
     num_lo = b.sub(e, u_lo)
-    den, e = _fast_two_sum(b, p, u_hi)
+    den, e = b.fast_two_sum(p, u_hi)
     den_lo = b.add(e, u_lo)
     # the quotient from the reciprocal, corrected by the exact remainder num - q0·den
     y = b.div(b.f(1.0), den)
@@ -130,7 +123,7 @@ def _sinh_cosh(b: Builder, x: str, sign: float,
     k = b.mul(b.mul(p, b.f(sign)), p)
     g_hi, g_lo = b.mul(y, k), b.mul(w_lo, k)
     # u ≥ |g|: for n = 0, r = |x| ≥ 0 so u ≥ 1 ≥ 1/u; for n ≥ 1, |g| ≤ 4^-1·√2 < u
-    s, e = _fast_two_sum(b, u_hi, g_hi)
+    s, e = b.fast_two_sum(u_hi, g_hi)
     t = b.add(s, b.add(e, b.add(u_lo, g_lo)))
     # t·2^(n-1) with n up to 1025: t·2 is exact, the product by 2^(n-2) rounds once
     return a, b.mul(b.mul(t, b.f(2.0)), _pow2_minus(b, n, 2))

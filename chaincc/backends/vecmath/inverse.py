@@ -27,7 +27,7 @@ import math
 
 from . import MathFunction, register
 from .builder import Builder
-from .log import TWO52, log_reduced, low_part, split, two_sum
+from .log import TWO52, log_reduced, low_part, split
 
 PI_HI = float.fromhex("0x1.921fb54442d18p+1")       # π rounded
 PI_LO = float.fromhex("0x1.1a62633145c07p-53")      # π - PI_HI, rounded
@@ -59,13 +59,6 @@ ASIN = [float.fromhex(h) for h in (
 # 1 + z·Q(z) to the z² term: 1 + z/6 + 3z²/40 (the next, 5z³/112, under 2^-10 at z ≤ 1/4)
 ASIN_D1 = float.fromhex("0x1.5555555555555p-3")     # 1/6 rounded
 ASIN_D2 = float.fromhex("0x1.3333333333333p-4")     # 3/40 rounded
-
-
-def _fast_two_sum(b: Builder, big: str, small: str) -> tuple[str, str]:
-    """(s, e) with s + e = big + small exactly, s the rounded sum; |big| ≥ |small| (or
-    big = 0)."""
-    s = b.add(big, small)
-    return s, b.add(b.sub(big, s), small)
 
 
 def _choose(b: Builder, masks: list[tuple[str, float]], default: float) -> str:
@@ -103,7 +96,7 @@ def build_atan(b: Builder, x: str) -> str:
     poly = b.fma(t3, b.horner(z, ATAN), b.fma(t3_e, b.f(ATAN[0]), b.fma(b.neg(t_lo), z, t_lo)))
     base_hi = _choose(b, [(mid, PI_4_HI), (far, PI_2_HI)], 0.0)
     base_lo = _choose(b, [(mid, PI_4_LO), (far, PI_2_LO)], 0.0)
-    s, e = _fast_two_sum(b, base_hi, t)               # |atan(c)| ≥ |t| or c = 0
+    s, e = b.fast_two_sum(base_hi, t)               # |atan(c)| ≥ |t| or c = 0
     y = b.add(s, b.add(b.add(e, base_lo), poly))
     return b.copysign(y, x)
 
@@ -129,7 +122,7 @@ def _asin_parts(b: Builder, x: str) -> tuple[str, str, str, str]:
 def _combine(b: Builder, k_hi: str, k_lo: str, sigma: str, s: str, lo: str) -> str:
     """k_hi + k_lo + σ·(s + lo), σ = ±1 or ±2 (exact products), |k_hi| ≥ |σ·s| or
     k_hi = 0."""
-    h, e = _fast_two_sum(b, k_hi, b.mul(sigma, s))
+    h, e = b.fast_two_sum(k_hi, b.mul(sigma, s))
     return b.add(h, b.add(b.add(e, k_lo), b.mul(sigma, lo)))
 
 
@@ -155,7 +148,7 @@ def build_acos(b: Builder, x: str) -> str:
 def _log1p_pair(b: Builder, y: str, y_lo: str, huge: str | None = None) -> str:
     """log1p(y + y_lo) for y ≥ 0 and |y_lo| ≤ ulp(y); where the mask ``huge`` is set,
     log(2y) instead (y_lo ignored), for y up to DBL_MAX."""
-    u, corr = two_sum(b, b.f(1.0), y)                 # 1 + y = u + corr
+    u, corr = b.two_sum(b.f(1.0), y)                 # 1 + y = u + corr
     bias = b.f(TWO52 + 1023.0)
     if huge is not None:
         u = b.select(huge, y, u)
@@ -197,7 +190,7 @@ def build_acosh(b: Builder, x: str) -> str:
     # r + r_lo = sqrt(q + q_lo); at q = 0 (x = 1), 0 (the denominator kept from 0)
     r = b.sqrt(q)
     r_lo = b.div(b.add(b.fma(b.neg(r), r, q), q_lo), b.fmax(b.add(r, r), b.f(2.0 ** -600)))
-    w, e = _fast_two_sum(b, r, t)                     # r ≥ t
+    w, e = b.fast_two_sum(r, t)                     # r ≥ t
     huge = b.fcmp("ogt", x, b.f(float.fromhex("0x1p28")))
     v = _log1p_pair(b, b.select(huge, x, w), b.add(e, r_lo), huge)
     # 1 ≤ x < inf; else inf at inf, nan below 1 and at nan

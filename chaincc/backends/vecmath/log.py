@@ -181,15 +181,8 @@ def _log_base(inverse: tuple[float, float]):
     return build
 
 
-def two_sum(b: Builder, a: str, c: str) -> tuple[str, str]:
-    """a + c as (rounded sum, exact error) whatever their magnitudes (finite)."""
-    s = b.add(a, c)
-    cc = b.sub(s, a)
-    return s, b.add(b.sub(a, b.sub(s, cc)), b.sub(c, cc))
-
-
 def build_log1p(b: Builder, x: str) -> str:
-    u, corr = two_sum(b, b.f(1.0), x)                 # 1 + x = u + corr
+    u, corr = b.two_sum(b.f(1.0), x)                 # 1 + x = u + corr
     f, kf, scale = split(b, u)
     # where k = 0, f + fl is x itself (and fl = 0 keeps log_reduced's bound for small x)
     k0 = b.fcmp("oeq", kf, b.f(0.0))
