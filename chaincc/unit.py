@@ -29,7 +29,7 @@ def _kernel_text(src_name: str, compiled: list[Compiled], index: int) -> str:
                                 [(c.forward, k), (c.fused, f"{k}_value_and_grad")])
 
 
-_DETAIL = ("statements", "selections", "op_counts", "module")
+_DETAIL = ("statements", "selections", "op_counts")
 
 
 class Unit:
@@ -100,9 +100,10 @@ class Unit:
         return self._compiled
 
     def detail(self, index: int) -> dict:
-        """Function ``index``'s statement and operation counts and its scalar kernel
-        module's key: from the disk cache's metadata when a process made them before,
-        else from its fused program (then written back to the metadata)."""
+        """Function ``index``'s statement and operation counts: from the disk cache's
+        metadata when a process made them before, else from its fused program (then
+        written back to the metadata). The key of its Numba scalar kernel module is added
+        when that module is first made (``scalar_module``): the LLVM kernels need none."""
         info = self.meta["functions"][index]
         if all(k in info for k in _DETAIL):
             return info
@@ -115,9 +116,6 @@ class Unit:
             info = {**info, "statements": [len(c.forward.body), len(c.fused.body)],
                     "selections": [count_selections(c.forward), count_selections(c.fused)],
                     "op_counts": c.op_counts()}
-            with progress.stage(progress.KERNEL_SOURCE, 1):
-                info["module"] = cache.store_module(_kernel_text(self.source.name,
-                                                                 self.compiled, index))
             self._publish(index, info)
             return info
 
@@ -135,15 +133,15 @@ class Unit:
         if module is not None:
             return module
         info = self.detail(index)
-        module = cache.load_module(info["module"])
+        module = cache.load_module(info["module"]) if "module" in info else None
         if module is None:
             with progress.reporting(self.progress), \
                     progress.stage(progress.KERNEL_SOURCE, 1):
                 text = _kernel_text(self.source.name, self.compiled, index)
             key, module = cache.stored_module(text)
-            if key != info["module"]:                  # written by another version
+            if key != info.get("module"):       # first made, or by another version
                 with self._lock:
-                    self._publish(index, {**info, "module": key})
+                    self._publish(index, {**self.meta["functions"][index], "module": key})
         self._modules[index] = module
         return module
 

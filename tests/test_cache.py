@@ -163,7 +163,7 @@ def test_a_relative_cache_dir_is_resolved_once(tmp_path, monkeypatch) -> None:
     compile_and_check(*fresh_source())
     monkeypatch.chdir(tmp_path / "b")
     compile_and_check(*fresh_source())
-    assert len(list((tmp_path / "a" / "rel-cache").rglob("chaincc_k*.py"))) >= 2
+    assert len([p for p in (tmp_path / "a" / "rel-cache").rglob("*") if p.is_file()]) >= 2
     assert not (tmp_path / "b" / "rel-cache").exists()
 
 
