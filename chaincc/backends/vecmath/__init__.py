@@ -28,17 +28,18 @@ class MathFunction:
     the result; ``guard(b, *args)``, where present, returns the mask of lanes that libm's
     function of the same name computes instead.
 
-    ``tiny`` (bound, "x" or "one"): below the bound in magnitude the function rounds to
-    its argument (sin, tanh, ...) or to 1 (exp, cos, ...), and gives that there, the rest
-    of the code computing on 0.5 instead: tiny arguments would make its intermediate
-    values subnormal, and each subnormal result costs the CPU a microcode assist (atan of
-    log-uniform arguments down to 1e-300 ran at a tenth of its usual speed)."""
+    ``tiny`` (bound, what): below the bound in magnitude the function rounds to its
+    argument (what "x": sin, tanh, ...), to 1 ("one": exp, cos, ...) or to x + c·x (a
+    number c: erf), and gives that there, the rest of the code computing on 0.5 instead:
+    tiny arguments would make its intermediate values subnormal, and each subnormal
+    result costs the CPU a microcode assist (atan of log-uniform arguments down to
+    1e-300 ran at a tenth of its usual speed)."""
 
     name: str
     arity: int
     build: Callable[..., str]
     guard: Callable[..., str] | None = None
-    tiny: tuple[float, str] | None = None
+    tiny: tuple[float, str | float] | None = None
 
 
 FUNCTIONS: dict[str, MathFunction] = {}
@@ -70,12 +71,15 @@ def _define(fn: MathFunction, lanes: int, attrs: str) -> tuple[list[str], set[st
     args, small = params, None
     if fn.tiny is not None:
         bound, gives = fn.tiny
-        assert fn.arity == 1 and gives in ("x", "one"), fn.name
+        assert fn.arity == 1 and gives in ("x", "one") or isinstance(gives, float), fn.name
         small = b.fcmp("olt", b.fabs(params[0]), b.f(bound))
         args = [b.select(small, b.f(0.5), params[0])]
     result = fn.build(b, *args)
     if small is not None:
-        result = b.select(small, params[0] if fn.tiny[1] == "x" else b.f(1.0), result)
+        x, gives = params[0], fn.tiny[1]
+        near = x if gives == "x" else b.f(1.0) if gives == "one" else \
+            b.fma(x, b.f(float(gives)), x)
+        result = b.select(small, near, result)
     body, decls = list(b.lines), set(b.intrinsics)
     sig = f"{b.F} @{symbol(fn.name, lanes)}({', '.join(f'{b.F} {p}' for p in params)})"
     head = f"define internal {sig} #{attrs} {{"

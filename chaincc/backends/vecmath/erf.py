@@ -178,5 +178,6 @@ def build_erfc(b: Builder, x: str) -> str:
     return b.select(b.fcmp("olt", x, b.f(0.0)), b.sub(b.f(2.0), y), y)
 
 
-register(MathFunction("erf", 1, build_erf))
+# below 2^-28, p(x²) rounds to SMALL[0] (x²·p' is under half its ulp): erf x = x + x·SMALL[0]
+register(MathFunction("erf", 1, build_erf, tiny=(2.0 ** -28, SMALL[0])))
 register(MathFunction("erfc", 1, build_erfc, tiny=(2.0 ** -56, "one")))
