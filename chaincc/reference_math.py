@@ -482,7 +482,12 @@ def binary(op: str, a: Dual, b: Dual) -> Dual:
                        negative(a) and not negative(b))
     sign = negative(a) != negative(b)
     if op == "*":
-        return combine(mul(x, y), [(a, lambda: y), (b, lambda: x)], sign)
+        # a factor that is the constant 0 makes the other's partial zero as a formula,
+        # before any value is known (docs/language.md): that contribution is dropped,
+        # not 0 times a tangent that may meet a nan partial further on
+        parts = [(arg, p) for arg, other, p in ((a, b, lambda: y), (b, a, lambda: x))
+                 if other.d or other.v != 0]
+        return combine(mul(x, y), parts, sign)
     if op == "/":
         t = div(x, y)
         if y == 0 and x != 0 and not isnan(x):

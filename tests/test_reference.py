@@ -280,3 +280,22 @@ def test_values_keep_the_sign_of_zero() -> None:
         assert v == 0.0 and math.copysign(1.0, v) == -1.0, src
     v = value("f(x) = -x + x*0", 0.0)
     assert v == 0.0 and math.copysign(1.0, v) == 1.0                     # -0 + +0 is +0
+
+
+def test_a_constant_zero_factor_drops_its_contribution() -> None:
+    """docs/language.md: the adjoint drops contributions that are zero as formulas (a
+    factor 0), so a nan partial further on does not reach the argument; a factor that is
+    a parameter, 0 at this point, is no formula's zero and passes the nan on. The
+    reference (forward mode) and the kernels (reverse mode) agree on both."""
+    import chaincc
+    for src, want_nan in (("f(a, b) = relu(acosh(erf(a)*0)) + b", False),
+                          ("f(a, b) = relu(acosh(0*erf(a))) + b", False),
+                          ("f(a, b) = relu(acosh(erf(a)*b))", True)):
+        _, grads = reference.evaluate(src, {"a": 0.3, "b": 0.0})
+        _, (ga, _) = chaincc.compile(src).value_and_grad(0.3, 0.0)
+        assert math.isnan(grads["a"]) == math.isnan(ga) == want_nan, src
+        if not want_nan:
+            assert grads["a"] == ga == 0.0
+    # the value is still computed as written: inf·0 is nan
+    value, _ = reference.evaluate("f(x) = x*0", {"x": math.inf})
+    assert math.isnan(value)
