@@ -4,6 +4,7 @@ scalar version and in a vectorised loop, for tests and benchmarks/accuracy.py.""
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -53,13 +54,14 @@ def _module(name: str, vectorise: bool) -> str:
 
 
 @cache
-def _kernel(name: str, vectorise: bool) -> machine.Kernel:
-    obj = machine.compile_object(_module(name, vectorise), machine.Plan(3, 3, True))
-    k = machine.Kernel(obj, "run", "points")
-    k.call = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p,
-                              *[ctypes.c_void_p] * FUNCTIONS[name].arity)(
-        k._engine.get_function_address("run"))
-    return k
+def _kernel(name: str, vectorise: bool) -> tuple[machine.Loaded, Callable[..., None]]:
+    """The loaded loop (kept with its entry point, which lives as long as it does) and
+    ``run(n, out, *inputs)``."""
+    loaded = machine.Loaded(machine.compile_object(_module(name, vectorise),
+                                                   machine.Plan(3, 3, True)))
+    prototype = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p,
+                                 *[ctypes.c_void_p] * FUNCTIONS[name].arity)
+    return loaded, prototype(loaded.address("run"))
 
 
 def evaluate(name: str, *xs: np.ndarray, vectorise: bool = True) -> np.ndarray:
@@ -67,7 +69,7 @@ def evaluate(name: str, *xs: np.ndarray, vectorise: bool = True) -> np.ndarray:
     loop LLVM vectorises (``vectorise``) or one it must not."""
     arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in xs]
     out = np.empty(len(arrays[0]))
-    _kernel(name, vectorise).call(len(out), out.ctypes.data, *(a.ctypes.data for a in arrays))
+    _kernel(name, vectorise)[1](len(out), out.ctypes.data, *(a.ctypes.data for a in arrays))
     return out
 
 
