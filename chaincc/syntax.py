@@ -45,11 +45,64 @@ class Binary(Node):
 
 
 @dataclass(frozen=True)
+class Keyword:
+    """``name=value`` after a call's positional arguments (``axis=0``, ``tol=1e-12``)."""
+
+    name: str
+    value: Node
+    span: Span                    # the whole ``name=value``
+
+
+@dataclass(frozen=True)
 class Call(Node):
     """``name(args)``: a call if ``name`` is a function in scope, else a product."""
 
     func: Name
     args: tuple[Node, ...]
+    keywords: tuple[Keyword, ...] = ()
+
+
+@dataclass(frozen=True)
+class Range:
+    """``i = a..b``: an index variable over the integers a, a+1, ..., b (both included;
+    empty when b < a). ``a`` and ``b`` are integer expressions of numbers, size bindings
+    and the variables of enclosing ranges."""
+
+    var: str
+    start: Node
+    stop: Node
+    span: Span                    # the whole ``i = a..b``
+    var_span: Span
+
+
+@dataclass(frozen=True)
+class Reduce(Node):
+    """``sum(body for i = a..b, j = c..d)``, ``prod(...)``, ``Σ_{i=a}^{b} body``,
+    ``∏_{i=a}^{b} body``: the body summed (multiplied) over every index in the ranges,
+    the first range outermost."""
+
+    op: str                       # "sum" | "prod"
+    body: Node
+    ranges: tuple[Range, ...]
+
+
+@dataclass(frozen=True)
+class Slice(Node):
+    """``a:b`` (either end may be left out) or ``:`` as one index of ``x[...]``; ends are
+    integer expressions, ``b`` excluded, as in NumPy."""
+
+    start: Node | None
+    stop: Node | None
+
+
+@dataclass(frozen=True)
+class Lambda(Node):
+    """``z -> body``: an anonymous function of one parameter, an argument of
+    ``fixpoint``."""
+
+    param: str
+    param_span: Span
+    body: Node
 
 
 @dataclass(frozen=True)
@@ -109,7 +162,24 @@ class Binding(Node):
     name_span: Span
 
 
-Statement = FuncDef | Binding
+@dataclass(frozen=True)
+class IndexedBinding(Node):
+    """An array defined element by element, or a recurrence's start and step:
+
+    - ``y[i, j] = body for i = 0..H-3, j = 0..W-1`` (indices are the range variables);
+    - ``h[0] = start`` (constant indices);
+    - ``h[t+1] = step for t = 0..T-1`` (an index ``var + k``; ``step`` reads ``h[t]``...).
+
+    Statements with one name and disjoint index sets together define one array."""
+
+    name: str
+    indices: tuple[Node, ...]
+    value: Node
+    ranges: tuple[Range, ...]
+    name_span: Span
+
+
+Statement = FuncDef | Binding | IndexedBinding
 
 
 @dataclass(frozen=True)
