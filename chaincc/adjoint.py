@@ -15,9 +15,10 @@ import math
 import sympy as sp
 
 from . import progress
+from .adjoint_loops import Arrays, max_trips, recomputed, replace_statement, tape_loop
 from .arith import total
 from .functions import Maximum, Minimum, Relu, Sigmoid, Where, as_float, relation
-from .ir import Output, Param, Program
+from .ir import Affine, Assign, Buffer, Carry, Loop, Output, Param, Program, Read, Write, walk
 from .logic import Not, Or, conjunction
 from .optimize import Builder, program
 from .rules import contributions
@@ -70,50 +71,169 @@ class _Adjoint:
 
 def sweep(prog: Program, builder: Builder, seeds: Seeds,
           active: set[sp.Basic] | None = None,
-          stage: progress.AnyStage = progress.NULL
-          ) -> dict[sp.Basic, sp.Expr]:
+          stage: progress.AnyStage = progress.NULL,
+          arrays: Arrays | None = None) -> dict[sp.Basic, sp.Expr]:
     """Adjoints of the program's inputs given seeds on its values: one reverse sweep.
     ``active``: the only values that need an adjoint (those that depend on the inputs
     differentiated, ``depends_on``); None: every value. ``stage`` is advanced by the
-    statements walked."""
+    statements walked. ``arrays``: where array elements' adjoints go (a program with
+    loops or Reads needs it; see adjoint_loops)."""
+    sw = _Sweep(prog, active, arrays, stage)
     pending: dict[sp.Basic, _Adjoint] = {}
+    for target, seed in seeds:
+        sw.push(pending, target, None, seed)
+    sw.block(prog.body, builder, pending)
+    stage.advance(sw.walked & 1023)
+    return {s: pending[s].total(builder) for s in prog.input_symbols if s in pending}
 
-    def push(arg: sp.Basic, mask: sp.Basic | None, c: sp.Expr) -> None:
-        if isinstance(arg, sp.Symbol) and c != 0 and (active is None or arg in active):
+
+class _Sweep:
+    """One reverse sweep: the statements of a body walked backwards (loops recursively,
+    each in a reverse loop of its own)."""
+
+    def __init__(self, prog: Program, active: set[sp.Basic] | None, arrays: Arrays | None,
+                 stage: progress.AnyStage) -> None:
+        self.prog = prog
+        self.active = active
+        self.arrays = arrays
+        self.stage = stage
+        self.walked = 0
+        self.safe: set[sp.Basic] | None = None
+        self.ranges: dict[sp.Symbol, tuple[int, int]] = {}
+        for st in walk(prog.body):
+            if isinstance(st, Loop):
+                lo, hi = self.bounds(st.start)[0], self.bounds(st.stop)[1] - 1
+                self.ranges[st.index] = (lo, max(lo, hi))
+        if arrays is not None:
+            arrays.indices |= set(self.ranges)
+
+    def bounds(self, a: Affine) -> tuple[int, int]:
+        lo = hi = a.const
+        for c, v in a.terms:
+            vlo, vhi = self.ranges[v]
+            lo += min(c * vlo, c * vhi)
+            hi += max(c * vlo, c * vhi)
+        return lo, hi
+
+    def push(self, pending: dict, arg: sp.Basic, mask: sp.Basic | None, c: sp.Expr) -> None:
+        if isinstance(arg, sp.Symbol) and c != 0 and arg not in self.ranges and \
+                (self.active is None or arg in self.active):
             pending.setdefault(arg, _Adjoint()).add(mask, c)
 
-    safe: set[sp.Basic] | None = None
-    for target, seed in seeds:
-        push(target, None, seed)
-    for k, stmt in enumerate(reversed(prog.body), 1):
-        if not k & 1023:
-            stage.advance(1024)
+    def block(self, body, builder: Builder, pending: dict) -> None:
+        for stmt in reversed(body):
+            self.walked += 1
+            if not self.walked & 1023:
+                self.stage.advance(1024)
+            if isinstance(stmt, Assign):
+                self.assign(stmt, builder, pending)
+            elif isinstance(stmt, Read):
+                self.read(stmt, builder, pending)
+            elif isinstance(stmt, Write):
+                self.write(stmt, builder, pending)
+            else:
+                self.loop(stmt, builder, pending)
+
+    def assign(self, stmt: Assign, builder: Builder, pending: dict) -> None:
         entry = pending.pop(stmt.target, None)
         if entry is None:
-            continue
+            return
         mask, a, _ = entry.gather(builder)
         if a == 0:
-            continue
+            return
         picks = selection(stmt.expr)
         if picks is not None:
             # where, max and min select: each argument gets the whole adjoint where it
             # was picked, and nothing (not 0 times its partials) where it was not. An
             # argument computed only by operations whose partials stay finite even at
             # ±inf takes the cheaper where(c, adjoint, 0), which is then exact too.
-            if safe is None:
-                safe = _bounded_cone(prog)
+            if self.safe is None:
+                self.safe = _bounded_cone(self.prog)
             cond, x, y = picks
             for arg, c, cheap in ((x, cond, Where(cond, a, 0)),
                                   (y, Not(cond), Where(cond, 0, a))):
-                if arg in safe:
-                    push(arg, mask, cheap)
+                if arg in self.safe:
+                    self.push(pending, arg, mask, cheap)
                 else:
-                    push(arg, conjunction(mask, c), a)
-            continue
+                    self.push(pending, arg, conjunction(mask, c), a)
+            return
         for arg, c in contributions(stmt.expr, stmt.target, a):
-            push(arg, mask, c)
-    stage.advance(len(prog.body) & 1023)
-    return {s: pending[s].total(builder) for s in prog.input_symbols if s in pending}
+            self.push(pending, arg, mask, c)
+
+    def read(self, stmt: Read, builder: Builder, pending: dict) -> None:
+        entry = pending.pop(stmt.target, None)
+        if entry is None:
+            return
+        a = entry.total(builder)
+        assert self.arrays is not None, "a program with Reads is swept with its arrays"
+        adj = self.arrays.of(stmt.array) if a != 0 else None
+        if adj is not None:
+            builder.body.append(Write(adj[0], stmt.index + adj[1], a, add=True))
+
+    def write(self, stmt: Write, builder: Builder, pending: dict) -> None:
+        assert not stmt.add, "forward programs only store"
+        adj = self.arrays.existing(stmt.array) if self.arrays is not None else None
+        if adj is None or not isinstance(stmt.value, sp.Symbol):
+            return
+        at = stmt.index + adj[1]
+        t = builder.fresh("_r")
+        builder.body.append(Read(t, adj[0], at))
+        # consumed: an element written again (in an earlier iteration) starts from 0
+        builder.body.append(Write(adj[0], at, sp.Integer(0)))
+        self.push(pending, stmt.value, None, t)
+
+    def loop(self, loop: Loop, builder: Builder, pending: dict) -> None:
+        """The reverse loop of a forward loop (see adjoint_loops)."""
+        assert not loop.reverse, "forward programs loop forwards"
+        seeds = {c.out: pending.pop(c.out) for c in loop.carries if c.out in pending}
+        written = self.arrays is not None and any(
+            isinstance(s, Write) and self.arrays.existing(s.array) is not None
+            for s in walk(loop.body))
+        if not seeds and not written:
+            return
+        n = len(loop.carries)
+        tape = ""
+        if n:
+            assert self.arrays is not None, "a program with loops is swept with its arrays"
+            tape = self.arrays.tapes.get(id(loop), "")
+            if not tape:      # (a Jacobian's later rows reuse the first row's tape)
+                tape = f"_tape{builder.fresh('_tape').name[5:]}"
+                size = max_trips(loop, self.bounds) * n
+                self.arrays.buffers.append(Buffer(tape, max(1, size)))
+                self.arrays.sizes[tape] = max(1, size)
+                replace_statement(builder.body, loop, tape_loop(loop, tape))
+                self.arrays.tapes[id(loop)] = tape
+                self.arrays.keep.append(loop)
+        inits = [seeds[c.out].total(builder) if c.out in seeds else sp.Integer(0)
+                 for c in loop.carries]
+        rb = Builder(parent=builder)
+        rb.preload(tuple(recomputed(loop, tape, loop.index)))
+        bars = [builder.fresh("_c") for _ in loop.carries]
+        inner: dict[sp.Basic, _Adjoint] = {}
+        for c, bar in zip(loop.carries, bars):
+            self.push(inner, c.next, None, bar)
+        self.block(loop.body, rb, inner)
+        nexts = []
+        for c in loop.carries:
+            entry = inner.pop(c.var, None)
+            nexts.append(entry.total(rb) if entry is not None else sp.Integer(0))
+        carries = [Carry(bar, init, rb.emit(nxt), builder.fresh("_o"))
+                   for bar, init, nxt in zip(bars, inits, nexts)]
+        shared = []
+        for sym, entry in list(inner.items()):
+            a = entry.total(rb)
+            if a == 0:
+                continue
+            acc = builder.fresh("_c")
+            carries.append(Carry(acc, sp.Integer(0), rb.emit(total([acc, a])),
+                                 builder.fresh("_o")))
+            shared.append(sym)
+        builder.body.append(Loop(loop.index, loop.start, loop.stop, tuple(carries),
+                                 tuple(rb.body), reverse=True))
+        for c, carry in zip(loop.carries, carries):
+            self.push(pending, c.init, None, carry.out)
+        for sym, carry in zip(shared, carries[n:]):
+            self.push(pending, sym, None, carry.out)
 
 
 # Operations whose partials are finite for every argument, ±inf included (and that
@@ -127,6 +247,8 @@ def _bounded_cone(prog: Program) -> set[sp.Basic]:
     bounded partials: multiplying their adjoint by 0 gives 0 wherever they are used."""
     safe: set[sp.Basic] = set(prog.input_symbols)
     for stmt in prog.body:
+        if not isinstance(stmt, Assign):
+            continue
         e = stmt.expr
         if isinstance(e, sp.Mul):       # a finite constant times a value (not nan·y)
             c = as_float(e.args[0]) if len(e.args) == 2 else None
@@ -160,10 +282,41 @@ def builder_for(prog: Program) -> Builder:
     return b
 
 
-def _grads(prog: Program, adj: dict, prefix: str, params=None) -> tuple[Output, ...]:
-    return tuple(Output(f"{prefix}{p.name}", p.shape,
-                        tuple(adj.get(s, sp.Integer(0)) for s in p.symbols))
-                 for p in (params or prog.params))
+def _grads(prog: Program, adj: dict, prefix: str, params=None,
+           arrays: Arrays | None = None, builder: Builder | None = None
+           ) -> tuple[Output, ...]:
+    """Per parameter, the output of its adjoint: the symbols' adjoints, or (where loops
+    accumulated into it: ``arrays``) an output the program writes, the symbols' adjoints
+    added to it."""
+    outs = []
+    for p in (params or prog.params):
+        name = f"{prefix}{p.name}"
+        if arrays is None or arrays.existing(p.name) is None:
+            outs.append(Output(name, p.shape,
+                               tuple(adj.get(s, sp.Integer(0)) for s in p.symbols)))
+            continue
+        assert builder is not None
+        target, offset = arrays.existing(p.name)
+        for k, s in enumerate(p.symbols):
+            if adj.get(s, 0) != 0:
+                builder.body.append(Write(target, Affine(offset + k), adj[s], add=True))
+        outs.append(Output(name, p.shape, (), written=True))
+    return tuple(outs)
+
+
+def _arrays(prog: Program, builder: Builder, params: tuple[Param, ...], prefix: str,
+            rows: int = 1) -> Arrays:
+    """Where a sweep of ``prog`` puts array elements' adjoints: parameter p's in the
+    output ``prefix + p`` (``rows`` of them for a Jacobian)."""
+    sizes = {p.name: p.size for p in prog.params}
+    sizes.update({b.name: b.size for b in prog.buffers})
+    for p in params:
+        sizes[f"{prefix}{p.name}"] = p.size * rows
+    return Arrays(builder, sizes, {p.name: (f"{prefix}{p.name}", 0) for p in params}, [])
+
+
+def _buffers(prog: Program, arrays: Arrays | None) -> tuple[Buffer, ...]:
+    return prog.buffers + (tuple(arrays.buffers) if arrays is not None else ())
 
 
 Wrt = tuple[str, ...] | None
@@ -185,6 +338,22 @@ def depends_on(prog: Program, params: tuple[Param, ...]) -> set[sp.Basic] | None
     if params == prog.params:
         return None
     live: set[sp.Basic] = {s for p in params for s in p.symbols}
+    if prog.has_loops:
+        # conservatively: whatever a loop defines is live when anything it reads is
+        # (or it reads an array at all)
+        from .ir import defined as defined_in
+        arrays = {p.name for p in params}
+        for a in prog.body:
+            if isinstance(a, Assign):
+                if not live.isdisjoint(a.expr.free_symbols):
+                    live.add(a.target)
+            elif isinstance(a, Read):
+                if a.array in arrays or a.array.startswith("_"):
+                    live.add(a.target)
+            elif isinstance(a, Loop):
+                live |= defined_in(a.body) | {c.out for c in a.carries} | \
+                    {c.var for c in a.carries}
+        return live
     for a in prog.body:
         if not live.isdisjoint(a.expr.free_symbols):
             live.add(a.target)
@@ -200,10 +369,12 @@ def value_and_grad(fwd: Program, output: str = "value", wrt: Wrt = None) -> Prog
     params = wrt_params(fwd, wrt)
     with progress.stage(progress.ADJOINT, len(fwd.body)) as st:
         builder = builder_for(fwd)
+        arrays = _arrays(fwd, builder, params, "grad_") if fwd.has_loops else None
         adj = sweep(fwd, builder, [(out.exprs[0], sp.Integer(1))], depends_on(fwd, params),
-                    st)
-        return program(fwd.name, fwd.params, builder,
-                       fwd.outputs + _grads(fwd, adj, "grad_", params), fwd.line, fwd.labels)
+                    st, arrays)
+        grads = _grads(fwd, adj, "grad_", params, arrays, builder)
+        return program(fwd.name, fwd.params, builder, fwd.outputs + grads, fwd.line,
+                       fwd.labels, _buffers(fwd, arrays))
 
 
 def jacobian(fwd: Program, wrt: Wrt = None) -> Program:
@@ -213,6 +384,28 @@ def jacobian(fwd: Program, wrt: Wrt = None) -> Program:
     active = depends_on(fwd, params)
     with progress.stage(progress.ADJOINT, len(out.exprs) * len(fwd.body)) as st:
         builder = builder_for(fwd)
+        if fwd.has_loops:
+            arrays = _arrays(fwd, builder, params, "jac_", len(out.exprs))
+            outs = []
+            adjs = []
+            for r, e in enumerate(out.exprs):
+                arrays.targets = {p.name: (f"jac_{p.name}", r * p.size) for p in params}
+                arrays.adjoint = {k: v for k, v in arrays.adjoint.items()
+                                  if k not in arrays.targets}
+                adjs.append(sweep(fwd, builder, [(e, sp.Integer(1))], active, st, arrays))
+                for p in params:
+                    hit = arrays.existing(p.name)
+                    if hit is None:    # this row read no element of p in a loop: zero it
+                        arrays.of(p.name)
+                        hit = arrays.existing(p.name)
+                    for k, s in enumerate(p.symbols):
+                        if adjs[-1].get(s, 0) != 0:
+                            builder.body.append(Write(hit[0], Affine(hit[1] + k),
+                                                      adjs[-1][s], add=True))
+            outs = tuple(Output(f"jac_{p.name}", out.shape + p.shape, (), written=True)
+                         for p in params)
+            return program(fwd.name, fwd.params, builder, (out,) + outs, fwd.line,
+                           buffers=_buffers(fwd, arrays))
         rows = [sweep(fwd, builder, [(e, sp.Integer(1))], active, st) for e in out.exprs]
         outs = tuple(Output(f"jac_{p.name}", out.shape + p.shape,
                             tuple(r.get(s, sp.Integer(0)) for r in rows for s in p.symbols))
@@ -228,10 +421,12 @@ def vjp(fwd: Program, wrt: Wrt = None) -> Program:
         sp.Symbol(f"_cotangent[{i}]") for i in range(len(out.exprs))))
     with progress.stage(progress.ADJOINT, len(fwd.body)) as st:
         builder = builder_for(fwd)
+        arrays = _arrays(fwd, builder, params, "vjp_") if fwd.has_loops else None
         adj = sweep(fwd, builder, list(zip(out.exprs, cot.symbols)),
-                    depends_on(fwd, params), st)
-        return program(fwd.name, fwd.params + (cot,), builder,
-                       (out,) + _grads(fwd, adj, "vjp_", params), fwd.line)
+                    depends_on(fwd, params), st, arrays)
+        grads = _grads(fwd, adj, "vjp_", params, arrays, builder)
+        return program(fwd.name, fwd.params + (cot,), builder, (out,) + grads, fwd.line,
+                       buffers=_buffers(fwd, arrays))
 
 
 def _flat_grads(fused: Program, params: tuple[Param, ...]) -> list[sp.Expr]:
@@ -243,6 +438,9 @@ def hessian(fused: Program, wrt: Wrt = None) -> Program:
     of ``wrt`` only, in its order, for a ``fused`` program made with the same ``wrt``),
     by a reverse sweep of the fused gradient program per gradient element."""
     params = wrt_params(fused, wrt)
+    if fused.has_loops:       # forward-over-reverse, one column per iteration of a loop
+        from . import forward_loops
+        return forward_loops.hessian(fused, params)
     builder = builder_for(fused)
     grads = _flat_grads(fused, params)
     syms = [s for p in params for s in p.symbols]
@@ -258,6 +456,9 @@ def hvp(fused: Program, wrt: Wrt = None) -> Program:
     """Hessian-vector products ``hvp_<param>``; the direction (flattened over all
     parameters, or those of ``wrt``) is an extra input."""
     params = wrt_params(fused, wrt)
+    if fused.has_loops:       # forward-over-reverse: the gradient's tangent
+        from . import forward_loops
+        return forward_loops.hvp(fused, params)
     syms = [s for p in params for s in p.symbols]
     d = Param("_direction", (len(syms),), tuple(
         sp.Symbol(f"_direction[{i}]") for i in range(len(syms))))
@@ -270,9 +471,18 @@ def hvp(fused: Program, wrt: Wrt = None) -> Program:
 
 
 def _last_index(prog: Program) -> int:
+    """The largest number in the program's generated names (``_t12``, ``_i3``, ``_tape7``),
+    so that names made after it are new."""
     n = 0
-    for a in prog.body:
-        name = a.target.name
-        if name.startswith("_t") and name[2:].isdigit():
-            n = max(n, int(name[2:]))
+    names = [b.name for b in prog.buffers]
+    for a in walk(prog.body):
+        if isinstance(a, (Assign, Read)):
+            names.append(a.target.name)
+        elif isinstance(a, Loop):
+            names.append(a.index.name)
+            names += [x.name for c in a.carries for x in (c.var, c.out)]
+    for name in names:
+        digits = name.lstrip("_abcdefghijklmnopqrstuvwxyz")
+        if name.startswith("_") and digits.isdigit():
+            n = max(n, int(digits))
     return n

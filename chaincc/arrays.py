@@ -92,7 +92,11 @@ def total(v, emit: Emit) -> sp.Expr:
 
 def reduce_all(name: str, v, emit: Emit):
     """sum, mean, prod, norm, max, min over every element (row-major order)."""
-    xs = flat(v)
+    return reduce_row(name, flat(v), emit)
+
+
+def reduce_row(name: str, xs: list, emit: Emit):
+    """sum, mean, prod, norm, max, min of the operands ``xs``, in their order."""
     if name == "sum":
         return emit(add_all(xs))
     if name == "mean":
@@ -127,6 +131,18 @@ def along_last(f: Callable[[list], object], v) -> object:
     out = np.empty(len(results), dtype=object)
     out[:] = results
     return wrap(out.reshape(a.shape[:-1]))
+
+
+def along_axis(f: Callable[[list], object], v, axis: int) -> object:
+    """Apply ``f`` (a list of operands → scalar or list) along ``axis`` (0 ≤ axis <
+    ndim): a reduction drops the axis (``sum(A, axis=0)`` of a 2×3 matrix has 3
+    elements), a row-wise map (softmax) keeps it."""
+    a = obj(v)
+    moved = np.moveaxis(a, axis, -1)
+    out = along_last(f, moved)
+    if shape_of(out) == moved.shape:
+        return np.moveaxis(out, -1, axis).copy()
+    return out
 
 
 def logsumexp_row(xs: list, emit: Emit) -> sp.Expr:

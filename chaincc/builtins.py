@@ -60,6 +60,9 @@ BUILTINS.update({
     "logsumexp": Builtin("logsumexp", 1, 1, "lastaxis"),
     "softmax": Builtin("softmax", 1, 1, "lastaxis"),
     "transpose": Builtin("transpose", 1, 1, "transpose"),
+    # zeros(n), ones(m, n): arrays of a shape given by integers (sizes or numbers)
+    "zeros": Builtin("zeros", 1, None, "fill", lambda: sp.Integer(0)),
+    "ones": Builtin("ones", 1, None, "fill", lambda: sp.Integer(1)),
 })
 
 CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "π": sp.pi, "e": sp.E, "inf": sp.oo}

@@ -18,7 +18,7 @@ from sympy.logic.boolalg import BooleanFunction
 from .adjoint import Wrt, builder_for, selection, wrt_params
 from .arith import total
 from .functions import Where
-from .ir import Output, Param, Program
+from .ir import Assign, Output, Param, Program
 from .optimize import Builder, program
 from .rules import contributions
 
@@ -28,22 +28,27 @@ def _sweep(fwd: Program, builder: Builder, seeds: dict[sp.Basic, sp.Expr]
     """Tangents of every value the seeded inputs reach (``seeds``: input -> tangent)."""
     dot = dict(seeds)
     for stmt in fwd.body:
-        e = stmt.expr
-        if isinstance(e, (Relational, BooleanFunction)) or dot.keys().isdisjoint(
-                e.free_symbols):
-            continue
-        picks = selection(e)
-        if picks is not None:
-            cond, x, y = picks
-            tx, ty = dot.get(x, sp.Integer(0)), dot.get(y, sp.Integer(0))
-            if tx != 0 or ty != 0:
-                dot[stmt.target] = builder.emit(Where(cond, tx, ty))
-            continue
-        terms = [c * dot[arg] for arg, c in contributions(e, stmt.target, sp.Integer(1))
-                 if arg in dot]
-        if terms:
-            dot[stmt.target] = builder.emit(total(terms))
+        tangent_statement(stmt, builder, dot)
     return dot
+
+
+def tangent_statement(stmt: Assign, builder: Builder, dot: dict) -> None:
+    """Add ``stmt``'s tangent to ``dot`` (when an argument has one)."""
+    e = stmt.expr
+    if isinstance(e, (Relational, BooleanFunction)) or dot.keys().isdisjoint(
+            e.free_symbols):
+        return
+    picks = selection(e)
+    if picks is not None:
+        cond, x, y = picks
+        tx, ty = dot.get(x, sp.Integer(0)), dot.get(y, sp.Integer(0))
+        if tx != 0 or ty != 0:
+            dot[stmt.target] = builder.emit(Where(cond, tx, ty))
+        return
+    terms = [c * dot[arg] for arg, c in contributions(e, stmt.target, sp.Integer(1))
+             if arg in dot]
+    if terms:
+        dot[stmt.target] = builder.emit(total(terms))
 
 
 def _tangent_of(dot: dict, e: sp.Expr) -> sp.Expr:
@@ -55,6 +60,9 @@ def jvp(fwd: Program, wrt: Wrt = None) -> Program:
     ``_tangent`` (an extra input, flat over the parameters of ``wrt``): one sweep."""
     out = fwd.output("value")
     params = wrt_params(fwd, wrt)
+    if fwd.has_loops:
+        from . import forward_loops
+        return forward_loops.jvp(fwd, params)
     syms = [s for p in params for s in p.symbols]
     tan = Param("_tangent", (len(syms),), tuple(
         sp.Symbol(f"_tangent[{i}]") for i in range(len(syms))))
@@ -70,6 +78,9 @@ def jacobian(fwd: Program, wrt: Wrt = None) -> Program:
     outnumber inputs."""
     out = fwd.output("value")
     params = wrt_params(fwd, wrt)
+    if fwd.has_loops:
+        from . import forward_loops
+        return forward_loops.jacobian(fwd, params)
     builder = builder_for(fwd)
     columns = {s: _sweep(fwd, builder, {s: sp.Integer(1)})
                for p in params for s in p.symbols}

@@ -487,8 +487,8 @@ def _colon_hint(text: str, ls: int, le: int, line: str,
         depth += ch == "["
         depth -= ch == "]"
     if depth > 0:
-        return ("unexpected character ':': chaincc has no slices; index one element with "
-                "constants (x[0], W[1,2])", i, i + 1)
+        return ("unexpected character ':': a slice (a:b) may only be an index of an array, "
+                "as in x[1:3] or W[:, 0]", i, i + 1)
     return None
 
 

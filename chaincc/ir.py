@@ -1,4 +1,12 @@
-"""The Program: the one straight-line, assign-once IR that every backend reads."""
+"""The Program: the assign-once IR that every backend reads.
+
+A program is straight-line code (``Assign``) with structured loops (``Loop``): a loop
+runs its body once per index value, carrying values from one iteration to the next
+(``Carry``), and reads and writes array elements (``Read``, ``Write``) of the parameters,
+of the outputs and of per-point scratch buffers (``Program.buffers``) at integer indices
+affine in the loop indices (``Affine``). Symbols are unique in a program: a symbol
+assigned in a loop body is visible in that body (and the loops inside it) only.
+"""
 
 from __future__ import annotations
 
@@ -28,20 +36,117 @@ class Assign:
 
 
 @dataclass(frozen=True)
+class Affine:
+    """An integer ``const + Σ coeff·index``: an array element's flat index, or a loop
+    bound, in the indices of the loops around it."""
+
+    const: int
+    terms: tuple[tuple[int, sp.Symbol], ...] = ()
+
+    @staticmethod
+    def of(x: int | sp.Symbol) -> Affine:
+        return Affine(x) if isinstance(x, int) else Affine(0, ((1, x),))
+
+    def __add__(self, other: Affine | int) -> Affine:
+        o = other if isinstance(other, Affine) else Affine(int(other))
+        coeffs: dict[sp.Symbol, int] = {}
+        for c, v in self.terms + o.terms:
+            coeffs[v] = coeffs.get(v, 0) + c
+        return Affine(self.const + o.const,
+                      tuple((c, v) for v, c in coeffs.items() if c))
+
+    def scale(self, k: int) -> Affine:
+        return Affine(self.const * k, tuple((c * k, v) for c, v in self.terms if c * k))
+
+    @property
+    def constant(self) -> int | None:
+        return None if self.terms else self.const
+
+    def symbols(self) -> set[sp.Symbol]:
+        return {v for _, v in self.terms}
+
+    def text(self) -> str:
+        parts = [f"{c}*{v}" if c != 1 else str(v) for c, v in self.terms]
+        if self.const or not parts:
+            parts.append(str(self.const))
+        return " + ".join(parts)
+
+
+@dataclass(frozen=True)
+class Read:
+    """``target = array[index]``: ``array`` names a parameter, an output or a buffer."""
+
+    target: sp.Symbol
+    array: str
+    index: Affine
+
+
+@dataclass(frozen=True)
+class Write:
+    """``array[index] = value`` (``add``: ``+=``) into an output or a buffer."""
+
+    array: str
+    index: Affine
+    value: sp.Expr                  # a symbol or a number
+    add: bool = False
+
+
+@dataclass(frozen=True)
+class Carry:
+    """A value carried through a loop: ``var`` is it in the body, ``init`` before the
+    first iteration, ``next`` (computed by the body) the value for the next iteration,
+    and ``out`` the value after the last (``init`` when the loop runs no iteration)."""
+
+    var: sp.Symbol
+    init: sp.Expr
+    next: sp.Expr
+    out: sp.Symbol
+
+
+@dataclass(frozen=True)
+class Loop:
+    """``for index = start .. stop-1`` (``reverse``: from stop-1 down to start)."""
+
+    index: sp.Symbol
+    start: Affine
+    stop: Affine
+    carries: tuple[Carry, ...]
+    body: tuple[Statement, ...]
+    reverse: bool = False
+
+
+Statement = Assign | Read | Write | Loop
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """Per-point scratch memory of ``size`` float64 elements (a loop's tape)."""
+
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Output:
     name: str                       # "value", "grad_x", ...
     shape: tuple[int, ...]
     exprs: tuple[sp.Expr, ...]      # symbols or numbers, row-major
+    written: bool = False           # exprs is empty: the program's Writes fill it
 
 
 @dataclass(frozen=True)
 class Program:
     name: str
     params: tuple[Param, ...]
-    body: tuple[Assign, ...]
+    body: tuple[Statement, ...]
     outputs: tuple[Output, ...]
     line: int = 0                   # source line of the definition
     labels: tuple[tuple[sp.Symbol, str], ...] = field(default=())  # user names of temps
+    buffers: tuple[Buffer, ...] = ()
+
+    @property
+    def has_loops(self) -> bool:
+        return any(not isinstance(s, Assign) for s in self.body)
 
     @property
     def input_symbols(self) -> tuple[sp.Symbol, ...]:
@@ -59,11 +164,94 @@ class Program:
             return "[" + ",".join(map(str, s)) + "]" if s else ""
         ps = ", ".join(p.name + shape(p.shape) for p in self.params)
         lines = [f"program {self.name}({ps})"]
-        lines += [f"  {a.target} = {expr_text(a.expr)}" for a in self.body]
+        lines += [f"  buffer {b.name}[{b.size}]" for b in self.buffers]
+        lines += statement_lines(self.body, "  ")
         for o in self.outputs:
+            if o.written:
+                lines.append(f"  out {o.name}{shape(o.shape)} written")
+                continue
             vals = ", ".join(expr_text(e) for e in o.exprs)
             lines.append(f"  out {o.name}{shape(o.shape)} = {vals}")
         return "\n".join(lines) + "\n"
+
+
+def statement_lines(body: tuple[Statement, ...], indent: str) -> list[str]:
+    """The text of statements, loops indented (iteratively: nesting is bounded by the
+    language, but no walk here needs the recursion limit)."""
+    out: list[str] = []
+    stack: list[tuple[str, object]] = [("stmts", (body, indent))]
+    while stack:
+        kind, item = stack.pop()
+        if kind == "line":
+            out.append(item)                                        # type: ignore[arg-type]
+            continue
+        stmts, ind = item                                           # type: ignore[misc]
+        todo: list[tuple[str, object]] = []
+        for s in stmts:
+            if isinstance(s, Assign):
+                todo.append(("line", f"{ind}{s.target} = {expr_text(s.expr)}"))
+            elif isinstance(s, Read):
+                todo.append(("line", f"{ind}{s.target} = {s.array}[{s.index.text()}]"))
+            elif isinstance(s, Write):
+                todo.append(("line", f"{ind}{s.array}[{s.index.text()}] "
+                                     f"{'+=' if s.add else '='} {expr_text(s.value)}"))
+            else:
+                carries = ", ".join(f"{c.var} = {expr_text(c.init)} -> {expr_text(c.next)}"
+                                    f" -> {c.out}" for c in s.carries)
+                way = "down " if s.reverse else ""
+                todo.append(("line", f"{ind}for {s.index} = {s.start.text()} .. "
+                                     f"{s.stop.text()} - 1 {way}carry({carries}):"))
+                todo.append(("stmts", (s.body, ind + "  ")))
+        stack.extend(reversed(todo))
+    return out
+
+
+def walk(body: tuple[Statement, ...]):
+    """Every statement of a body and of the loops in it, outer before inner."""
+    stack = list(reversed(body))
+    while stack:
+        s = stack.pop()
+        yield s
+        if isinstance(s, Loop):
+            stack.extend(reversed(s.body))
+
+
+def defined(body: tuple[Statement, ...]) -> set[sp.Symbol]:
+    """The symbols a body (with its loops) defines."""
+    out: set[sp.Symbol] = set()
+    for s in walk(body):
+        if isinstance(s, (Assign, Read)):
+            out.add(s.target)
+        elif isinstance(s, Loop):
+            out.add(s.index)
+            out.update(c.var for c in s.carries)
+            out.update(c.out for c in s.carries)
+    return out
+
+
+def uses(s: Statement) -> set[sp.Basic]:
+    """The symbols one statement reads (for a loop: everything its body reads from
+    outside it, its bounds and its carries' initial values)."""
+    if isinstance(s, Assign):
+        return set(s.expr.free_symbols)
+    if isinstance(s, Read):
+        return s.index.symbols()
+    if isinstance(s, Write):
+        return s.index.symbols() | set(s.value.free_symbols)
+    used: set[sp.Basic] = s.start.symbols() | s.stop.symbols()
+    for c in s.carries:
+        used |= c.init.free_symbols
+    inner: set[sp.Basic] = set()
+    for t in walk(s.body):
+        if not isinstance(t, Loop):
+            inner |= uses(t)
+        else:
+            inner |= t.start.symbols() | t.stop.symbols()
+            for c in t.carries:
+                inner |= c.init.free_symbols | c.next.free_symbols
+    for c in s.carries:
+        inner |= c.next.free_symbols
+    return used | (inner - defined(s.body) - {s.index} - {c.var for c in s.carries})
 
 
 def expr_text(e: sp.Basic) -> str:

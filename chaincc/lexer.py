@@ -20,24 +20,33 @@ SUP = "SUP"          # a superscript exponent such as "²" or "⁻¹"
 NEWLINE = "NEWLINE"  # the end of a statement: a line break or ";"
 EOF = "EOF"
 
-KEYWORDS = frozenset({"and", "or", "not"})
+KEYWORDS = frozenset({"and", "or", "not", "for"})
 
 # Textbook spellings of operators, each read as the ASCII operator it stands for. The
 # token keeps the text as written (so diagnostics quote it); ``canonical`` gives the
 # operator.
 ALIASES = {"−": "-", "÷": "/", "⋅": "*", "∗": "*", "∙": "*", "≤": "<=", "≥": ">=",
-           "≠": "!=", "∧": "and", "∨": "or", "¬": "not"}
+           "≠": "!=", "∧": "and", "∨": "or", "¬": "not", "↦": "->"}
+
+# The sum and the product over an index, written with a subscript: ``Σ_{i=a}^{b} body``.
+# The token is the operator with its "_{" (it opens a brace that "}" closes). Without
+# "_{", ``Σ`` and ``∏`` are names and ``∑`` is no character of the language.
+BIG_OPERATORS = {"Σ_{": "sum", "∑_{": "sum", "∏_{": "prod"}
+BIG_OPERATORS_BY_LETTER = frozenset({"Σ"})        # the one that is a letter
 
 # Longest match first, so "**" is never read as two "*".
-_TWO_CHAR_OPS = frozenset({"**", "<=", ">=", "==", "!="})
+_TWO_CHAR_OPS = frozenset({"**", "<=", ">=", "==", "!=", "..", "->"})
 _ONE_CHAR_OPS = frozenset("+-*/^·×@()[]{},='<>|‖√∛∜ᵀ" + "".join(ALIASES))
+# ":" is an operator only inside "[ ]", where it makes a slice (x[1:3], W[:, 0]); elsewhere
+# it is an unexpected character, with a hint for the forms of other languages.
+SLICE = ":"
 _OPENERS = "([{"
 _CLOSERS = ")]}"
 
 # A line that ends in one of these continues onto the next line.
 CONTINUING_OPS = frozenset(
     {"+", "-", "*", "/", "^", "**", "·", "×", "@", "=", ",",
-     "<", "<=", ">", ">=", "==", "!=", "and", "or"}
+     "<", "<=", ">", ">=", "==", "!=", "and", "or", "..", "->", "for"}
     | {a for a, op in ALIASES.items() if op != "not"}
 )
 
@@ -138,6 +147,7 @@ class _Lexer:
         self.line = 1
         self.line_start = 0          # index of the first character of the current line
         self.depth = 0               # open brackets; newlines inside them are not statement ends
+        self.brackets: list[str] = []    # the open brackets, innermost last
         self.tokens: list[Token] = []
 
     def span(self, start: int, end: int) -> Span:
@@ -219,6 +229,15 @@ class _Lexer:
         self.line += 1
         self.line_start = self.pos
 
+    def open_bracket(self, start: int, end: int) -> None:
+        """An opening bracket ("(", "[", "{", or "Σ_{", whose brace "}" closes)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise fail(f"brackets nested more than {MAX_NESTING:,} levels deep",
+                       self.span(start, end), self.source)
+        self.brackets.append(self.text[end - 1])
+        self.add(OP, start, end)
+
     def scan_name(self, i: int) -> int:
         text = self.text
         while i < len(text) and _is_name_char(text[i]) \
@@ -244,7 +263,8 @@ class _Lexer:
                 j += 1
             if j < len(text) and _is_digit(text[j]):
                 i = self.scan_digits(j)
-        if i < len(text) and text[i] == ".":
+        # "..": a range, 0..T-1 (the number ends before it)
+        if i < len(text) and text[i] == "." and text[i + 1:i + 2] != ".":
             raise fail(f"unexpected '.' after the number '{text[start:i]}'",
                        self.span(i, i + 1), self.source)
         if i < len(text) and text[i] in VULGAR_FRACTIONS:
@@ -261,6 +281,9 @@ class _Lexer:
         start = self.pos
         end = self.scan_name(start + 1)
         word = text[start:end]
+        if text[end:end + 2] == "_{" and word in BIG_OPERATORS_BY_LETTER:
+            self.open_bracket(start, end + 2)     # Σ_{i=a}^{b}: the sum, not a name
+            return
         if text[end:end + 2] == "_{":
             sub, end = self.braced_subscript(end)
             word = _subscripted(word, sub)
@@ -363,15 +386,24 @@ class _Lexer:
         ch = self.text[start]
         if ch == ";":
             self.add(NEWLINE, start, start + 1)
+        elif self.text[start:start + 3] in BIG_OPERATORS:
+            self.open_bracket(start, start + 3)
         elif ch in _ONE_CHAR_OPS:
             if ch in _OPENERS:
-                self.depth += 1
-                if self.depth > MAX_NESTING:
-                    raise fail(f"brackets nested more than {MAX_NESTING:,} levels deep",
-                               self.span(start, start + 1), self.source)
-            elif ch in _CLOSERS and self.depth > 0:
+                self.open_bracket(start, start + 1)
+                return
+            if ch in _CLOSERS and self.depth > 0:
                 self.depth -= 1
+                self.brackets.pop()
             self.add(OP, start, start + 1)
+        elif ch == SLICE and self.brackets and self.brackets[-1] == "[":
+            self.add(OP, start, start + 1)
+        elif ch == "∏":                   # without "_{", ∏ is a name, as Σ is
+            self.add(NAME, start, start + 1)
+        elif ch == "∑":
+            raise fail("unexpected character '∑': the sum over an index is written "
+                       "∑_{i=a}^{b} body, or sum(body for i = a..b)",
+                       self.span(start, start + 1), self.source)
         else:
             hint = character_hint(self.text, start)       # Python style: np.exp, &&, ...
             if hint is not None:

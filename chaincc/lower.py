@@ -9,7 +9,7 @@ touching Python's recursion limit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
@@ -24,14 +24,18 @@ from .diagnostics import ChainccError, SourceWarning
 from .functions import as_float, from_float, relation
 from .hints import name_hint
 from .ir import Output, Param, Program
+from .iterate import SCALARISE_ELEMENTS, IterationLowering, ParamRef
 from .logic import Not, Or
 from .optimize import Builder, program
-from .parser import word_exponent_warning
+from .parser import MAX_DIMENSIONS, word_exponent_warning
 from .source import Source, Span
 
 # Beyond this many scalar operations a function is refused: the graph is scalarised, and
 # a larger one would take minutes to compile. chaincc serves small dense models.
 MAX_OPERATIONS = 100_000
+
+# The reductions (and softmax) that take axis=k.
+AXIS_FUNCTIONS = ("sum", "mean", "prod", "max", "min", "logsumexp", "softmax")
 
 OP_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "^": "raise",
             "@": "multiply"}
@@ -53,6 +57,11 @@ class Scope:
     memo: dict = field(default_factory=dict)     # shared by one function's lowering
     frame: tuple = ("root",)                     # the call this scope belongs to
     function: str = ""                           # the function whose body this frame runs
+    # the loops (and unrolled iterations) around the expression: values memoised inside
+    # a loop body belong to it (an index variable may change them)
+    loops: tuple = ()
+    indices: frozenset = frozenset()             # the names in locals that are indices
+    recur: object = None                         # inside a recurrence's step: its context
 
 
 class Globals:
@@ -101,7 +110,7 @@ def _key(v) -> tuple:
     return (A.shape_of(v), tuple(A.flat(v)))
 
 
-class Lowerer:
+class Lowerer(IterationLowering):
     def __init__(self, module: S.Module, source: Source | None) -> None:
         self.module = module
         self.source = source
@@ -139,6 +148,8 @@ class Lowerer:
             return "value", scope.locals[name]
         hit = self.globals.lookup(name, scope.limit)
         if hit is not None:
+            if isinstance(hit[1], S.IndexedBinding):
+                return "indexed", (name, scope.limit)
             return ("function" if isinstance(hit[1], S.FuncDef) else "binding"), hit
         if name in BUILTINS:
             return "builtin", BUILTINS[name]
@@ -231,12 +242,12 @@ class Lowerer:
                 _, (idx, fdef), node, sc = task
                 args = [values.pop() for _ in node.args][::-1]
                 self._check_call(fdef, node, args)
-                key = ("call", idx, tuple(_key(a) for a in args))
+                key = ("call", idx, tuple(_key(a) for a in args), sc.loops)
                 if key in sc.memo:
                     values.append(sc.memo[key])
                     continue
                 inner = Scope(dict(zip((p.name for p in fdef.params), args)), idx, sc.memo,
-                              key, fdef.name)
+                              key, fdef.name, loops=sc.loops)
                 # the result carries the helper's name, as a binding's does
                 tasks.append(("label", fdef.name, sc, key))
                 tasks.append(("eval", fdef.body, inner))
@@ -305,13 +316,20 @@ class Lowerer:
         elif isinstance(node, (S.Unary, S.Not, S.Transpose)):
             tasks.append(("apply", node, scope))
             tasks.append(("eval", node.operand, scope))
+        elif isinstance(node, S.Reduce):
+            values.append(self._reduce(node, scope))
         elif isinstance(node, S.Index):
+            if self._special_index(node, scope, values):
+                return
             tasks.append(("apply", node, scope))
             tasks.extend(("eval", i, scope) for i in reversed(node.indices))
             tasks.append(("eval", node.base, scope))
         elif isinstance(node, S.ArrayLit):
             tasks.append(("apply", node, scope))
             tasks.extend(("eval", i, scope) for i in reversed(node.items))
+        elif isinstance(node, S.Slice):          # an index of x[...]: its ends, then the slice
+            tasks.append(("apply", node, scope))
+            tasks.extend(("eval", e, scope) for e in (node.stop, node.start) if e is not None)
         else:  # pragma: no cover - the parser builds only the nodes above
             raise AssertionError(f"unexpected node {type(node).__name__}")
 
@@ -327,16 +345,23 @@ class Lowerer:
             return
         what, payload = k
         if what == "value":
+            if isinstance(payload, ParamRef):
+                raise self.error(f"'{node.id}' has {int(np.prod(payload.shape)):,} elements: "
+                                 f"read it element by element ({node.id}[t]) in a loop; an "
+                                 "array used whole is scalarised (each element its own "
+                                 "symbol), which serves small dense models (at most "
+                                 f"{SCALARISE_ELEMENTS:,} elements)", node.span)
             values.append(payload)
+        elif what == "indexed":
+            values.append(self._indexed_whole(node, payload, scope))
         elif what == "binding":
             idx, st = payload
-            key = ("binding", idx, scope.frame)
+            key = ("binding", idx, scope.frame, scope.loops)
             if key in scope.memo:
                 values.append(scope.memo[key])
                 return
             tasks.append(("label", st.name, scope, key))
-            tasks.append(("eval", st.value, Scope(scope.locals, idx, scope.memo, scope.frame,
-                                                  scope.function)))
+            tasks.append(("eval", st.value, replace(scope, limit=idx)))
         else:
             raise self.error(f"'{node.id}' is a function; call it with arguments: "
                              f"{node.id}(...)", node.span)
@@ -353,10 +378,13 @@ class Lowerer:
             prefix, name = parts[:-1], parts[-1]
             k = self._kind(name, scope)
         what, payload = k
+        if what == "indexed":
+            raise self.error(f"'{name}' is an array defined by indexed statements; index it: "
+                             f"{name}[...]", node.func.span)
         if prefix:
             tasks.append(("mul", len(prefix) + 1, node))
         if what in ("value", "binding"):
-            if len(node.args) != 1:
+            if len(node.args) != 1 or node.keywords:
                 raise self.error(f"'{name}' is not a function", node.func.span)
             tasks.append(("mul", 2, node))
             tasks.append(("eval", node.args[0], scope))
@@ -371,11 +399,16 @@ class Lowerer:
                 want = (str(lo) if hi == lo else f"{lo} or {hi}" if hi else f"at least {lo}")
                 plural = "" if want.split()[-1] == "1" else "s"    # "at least 1 argument"
                 raise self.error(f"'{name}' takes {want} argument{plural}, got {n}", node.span)
-            call = S.Call(node.span, S.Name(node.func.span, name), node.args)
+            if what == "function" and node.keywords:
+                raise self.error(f"'{name}' takes no keyword arguments",
+                                 node.keywords[0].span)
+            call = S.Call(node.span, S.Name(node.func.span, name), node.args, node.keywords)
             if what == "function":
                 tasks.append(("call", payload, call, scope))
             else:
                 tasks.append(("apply", call, scope))
+                # keyword values (axis=0) are evaluated after the arguments
+                tasks.extend(("eval", k.value, scope) for k in reversed(node.keywords))
             tasks.extend(("eval", a, scope) for a in reversed(node.args))
         for p in reversed(prefix):
             tasks.append(("eval", S.Name(node.func.span, p), scope))
@@ -409,8 +442,14 @@ class Lowerer:
 
     def _apply(self, node: S.Node, scope: Scope, values: list, emit) -> None:
         if isinstance(node, S.Call):
+            keywords = [values.pop() for _ in node.keywords][::-1]
             args = [values.pop() for _ in node.args][::-1]
-            values.append(self._builtin(self._kind(node.func.id, scope)[1], node, args, emit))
+            values.append(self._builtin(self._kind(node.func.id, scope)[1], node, args, emit,
+                                        keywords))
+        elif isinstance(node, S.Slice):
+            stop = values.pop() if node.stop is not None else None
+            start = values.pop() if node.start is not None else None
+            values.append(slice(start, stop))
         elif isinstance(node, S.Unary):
             x = self._number(values.pop(), node.operand)
             if node.op == "+":
@@ -489,20 +528,53 @@ class Lowerer:
         if len(idx) > len(shape):
             raise self.error(f"too many indices for {self.describe(node.base, base)}",
                              node.span)
-        ints = []
+        key: list[int | slice] = []
         for i, (v, n, dim) in enumerate(zip(idx, node.indices, shape)):
+            if isinstance(v, slice):
+                assert isinstance(n, S.Slice)
+                key.append(self._slice(node, base, v, n, i, dim))
+                continue
             if not (isinstance(v, sp.Expr) and v.is_Integer):
                 raise self.error("an index must be a constant integer", n.span)
             k = int(v)
             if not 0 <= k < dim:
                 raise self.error(f"index {k} is out of range for axis {i} of "
                                  f"{self.describe(node.base, base)}", n.span)
-            ints.append(k)
-        return A.wrap(np.asarray(base[tuple(ints)], dtype=object)) \
-            if len(ints) < len(shape) else base[tuple(ints)]
+            key.append(k)
+        if len(key) == len(shape) and not any(isinstance(k, slice) for k in key):
+            return base[tuple(key)]
+        return A.wrap(np.array(base[tuple(key)], dtype=object))      # a copy
 
-    def _builtin(self, b: Builtin, node: S.Call, args: list, emit):
+    def _slice(self, node: S.Index, base, v: slice, n: S.Slice, axis: int,
+               dim: int) -> slice:
+        """The slice ``a:b`` of axis ``axis`` (of length ``dim``): its ends constant
+        integers in 0..dim (a negative or larger end is an error, not clipped), and at
+        least one element."""
+        ends = []
+        for end, end_node, default in ((v.start, n.start, 0), (v.stop, n.stop, dim)):
+            if end_node is None:
+                ends.append(default)
+                continue
+            if not (isinstance(end, sp.Expr) and end.is_Integer):
+                raise self.error("a slice end must be a constant integer", end_node.span)
+            k = int(end)
+            if not 0 <= k <= dim:
+                raise self.error(f"slice end {k} is out of range for axis {axis} of "
+                                 f"{self.describe(node.base, base)}", end_node.span)
+            ends.append(k)
+        if ends[0] >= ends[1]:
+            raise self.error(f"the slice {ends[0]}:{ends[1]} of axis {axis} of "
+                             f"{self.describe(node.base, base)} has no element", n.span)
+        return slice(ends[0], ends[1])
+
+    def _builtin(self, b: Builtin, node: S.Call, args: list, emit, keywords: list = ()):
         kind = b.kind
+        axis = self._axis(b, node, keywords)
+        if axis is not None:
+            return self._along_axis(b, node, [self._number(args[0], node.args[0]), *args[1:]],
+                                    axis, emit)
+        if kind == "fill":
+            return self._fill(b, node, args)
         if kind == "where":
             cond = self._cond(args[0], node.args[0])
             a, c = self._number(args[1], node.args[1]), self._number(args[2], node.args[2])
@@ -534,10 +606,67 @@ class Lowerer:
         assert kind == "transpose", kind
         return self._transpose(args[0], node.args[0])
 
+    def _axis(self, b: Builtin, node: S.Call, keywords: list) -> tuple[int, S.Keyword] | None:
+        """The ``axis=k`` of a call (k a constant integer, as written: it may be negative),
+        or None; any other keyword, or one on another function, is an error at it."""
+        found = None
+        for kw, v in zip(node.keywords, keywords):
+            if b.name not in AXIS_FUNCTIONS:
+                raise self.error(f"'{b.name}' takes no keyword arguments", kw.span)
+            if kw.name != "axis":
+                raise self.error(f"'{b.name}' takes no keyword argument '{kw.name}' (its one "
+                                 "keyword argument is axis=k)", kw.span)
+            if not (isinstance(v, sp.Expr) and v.is_Integer):
+                raise self.error("axis must be a constant integer (axis=0, axis=-1)",
+                                 kw.value.span)
+            found = (int(v), kw)
+        return found
+
+    def _along_axis(self, b: Builtin, node: S.Call, args: list, axis: tuple[int, S.Keyword],
+                    emit):
+        """``sum(A, axis=k)`` (mean, prod, max, min, logsumexp: the axis reduced) and
+        ``softmax(A, axis=k)`` (along the axis)."""
+        k, kw = axis
+        if len(args) != 1:
+            raise self.error(f"'{b.name}' with axis= takes one array: {b.name}(A, axis=k)",
+                             kw.span)
+        x = args[0]
+        ndim = len(A.shape_of(x))
+        if not -ndim <= k < ndim:
+            raise self.error(f"axis {k} is out of range for "
+                             f"{self.describe(node.args[0], x)}", kw.span)
+        if b.name == "logsumexp":
+            def f(xs):
+                return A.logsumexp_row(xs, emit)
+        elif b.name == "softmax":
+            def f(xs):
+                return A.softmax_row(xs, emit)
+        else:
+            def f(xs):
+                return A.reduce_row(b.name, xs, emit)
+        return A.along_axis(f, x, k % ndim)
+
+    def _fill(self, b: Builtin, node: S.Call, args: list):
+        """``zeros(n)``, ``ones(m, n)``: an array of that shape; each size a constant
+        positive integer (a number or a size)."""
+        dims = []
+        for v, n in zip(args, node.args):
+            if A.shape_of(v) or not (isinstance(v, sp.Expr) and v.is_Integer) or v <= 0:
+                raise self.error(f"the sizes of {b.name}(…) are positive integers (numbers or "
+                                 f"sizes), got {self.describe(n, v)}", n.span)
+            dims.append(int(v))
+        if len(dims) > MAX_DIMENSIONS:
+            raise self.error(f"an array has at most {MAX_DIMENSIONS} dimensions", node.span)
+        self._fits(math.prod(dims), node)
+        out = np.empty(dims, dtype=object)
+        out.fill(b.make())
+        return out
+
     # -- statements --------------------------------------------------------------------
     def lower_function(self, index: int, fdef: S.FuncDef) -> Program:
         params = []
         locals_: dict[str, object] = {}
+        self._iteration_reset(self.builder)
         for p in fdef.params:
             if not p.shape:
                 sym = sp.Symbol(p.name)
@@ -545,14 +674,17 @@ class Lowerer:
                 params.append(Param(p.name, (), (sym,)))
                 continue
             size = int(np.prod(p.shape))
-            if size > MAX_OPERATIONS // 4:
-                raise self.error(f"parameter '{p.name}' has {size:,} elements; chaincc "
-                                 "scalarises arrays, so it serves small dense models",
-                                 p.span)
+            if size > SCALARISE_ELEMENTS:
+                # read element by element, in loops
+                locals_[p.name] = ParamRef(p.name, p.shape)
+                params.append(Param(p.name, p.shape, ()))
+                continue
             arr = np.empty(p.shape, dtype=object)
             for idx in np.ndindex(*p.shape):
                 arr[idx] = sp.Symbol(f"{p.name}[{','.join(map(str, idx))}]")
             locals_[p.name] = arr
+            self.param_arrays[id(arr)] = (p.name, p.shape)
+            self.keep_alive.append(arr)
             params.append(Param(p.name, p.shape, tuple(arr.reshape(-1))))
         self._start = self.builder.counter
         root = Scope(locals_, index, self.memo, ("root", index), fdef.name)
@@ -560,7 +692,7 @@ class Lowerer:
         value = self._number(value, fdef.body)
         out = Output("value", A.shape_of(value), tuple(A.flat(value)))
         prog = program(fdef.name, tuple(params), self.builder, (out,), fdef.span.line,
-                       tuple(self.labels.items()))
+                       tuple(self.labels.items()), tuple(self.buffers))
         if len(prog.body) > MAX_OPERATIONS:
             raise self.too_big(fdef.name_span)
         return prog

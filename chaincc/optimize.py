@@ -9,7 +9,7 @@ from sympy.logic.boolalg import BooleanFunction
 from .arith import total
 from .evaluate import evaluate
 from .functions import LogSumExp, Maximum, Minimum, Relu, Where, from_float, relation
-from .ir import Assign, Output, Param, Program
+from .ir import Assign, Buffer, Loop, Output, Param, Program, Read, Statement, Write, uses
 from .ops import SMALL_POWER, op_of
 
 __all__ = ["SMALL_POWER", "Builder", "fold_constant", "program", "op_count", "count_ops"]
@@ -41,17 +41,35 @@ def inline_ok(child: sp.Basic, parent: sp.Basic) -> bool:
 class Builder:
     """Appends single-operation statements, sharing every repeated right-hand side."""
 
-    def __init__(self, prefix: str = "_t", start: int = 0) -> None:
+    def __init__(self, prefix: str = "_t", start: int = 0,
+                 parent: Builder | None = None) -> None:
         self.prefix = prefix
-        self.counter = start
-        self.body: list[Assign] = []
+        # one counter for a builder and the builders of the loop bodies inside it, so
+        # that every name in a program is unique
+        self._count = parent._count if parent is not None else [start]
+        self.body: list[Statement] = []
         self.table: dict[sp.Basic, sp.Symbol] = {}
 
-    def preload(self, body: tuple[Assign, ...]) -> None:
+    @property
+    def counter(self) -> int:
+        return self._count[0]
+
+    @counter.setter
+    def counter(self, value: int) -> None:
+        self._count[0] = value
+
+    def fresh(self, prefix: str) -> sp.Symbol:
+        """A new symbol ``prefix<n>`` (a loop index, a carried value), unique in the
+        program."""
+        self.counter += 1
+        return sp.Symbol(f"{prefix}{self.counter}")
+
+    def preload(self, body: tuple[Statement, ...]) -> None:
         """Continue a program: its statements stay, and their values are shared."""
         for a in body:
             self.body.append(a)
-            self.table.setdefault(a.expr, a.target)
+            if isinstance(a, Assign):
+                self.table.setdefault(a.expr, a.target)
 
     def emit(self, expr: sp.Basic) -> sp.Expr:
         """The operand (symbol or number) holding the value of ``expr``."""
@@ -119,20 +137,49 @@ def fold_constant(expr: sp.Basic) -> sp.Expr:
 
 def program(name: str, params: tuple[Param, ...], builder: Builder,
             outputs: tuple[Output, ...], line: int = 0,
-            labels: tuple[tuple[sp.Symbol, str], ...] = ()) -> Program:
+            labels: tuple[tuple[sp.Symbol, str], ...] = (),
+            buffers: tuple[Buffer, ...] = ()) -> Program:
     """A Program of the builder's statements that the outputs need (dead code removed)."""
     live: set[sp.Basic] = set()
     for o in outputs:
         live.update(e for e in o.exprs if isinstance(e, sp.Symbol))
-    kept: list[Assign] = []
-    for a in reversed(builder.body):
-        if a.target in live:
-            kept.append(a)
-            live.update(a.expr.free_symbols)
-    kept.reverse()
-    defined = {a.target for a in kept}
+    kept = prune(builder.body, live)
+    defined = {a.target for a in kept if isinstance(a, Assign)}
+    used = {s.array for s in walk_all(kept) if isinstance(s, (Read, Write))}
     return Program(name, params, tuple(kept), outputs, line,
-                   tuple((s, n) for s, n in labels if s in defined))
+                   tuple((s, n) for s, n in labels if s in defined),
+                   tuple(b for b in buffers if b.name in used))
+
+
+def walk_all(body):
+    from .ir import walk
+    return walk(tuple(body))
+
+
+def prune(body: list[Statement] | tuple[Statement, ...], live: set[sp.Basic]
+          ) -> tuple[Statement, ...]:
+    """The statements of ``body`` that compute ``live`` symbols or write arrays, in order
+    (``live`` gains what they read). A loop is kept whole when it writes or one of its
+    results is live; its body is pruned to what its carries and writes need."""
+    kept: list[Statement] = []
+    for a in reversed(body):
+        if isinstance(a, (Assign, Read)):
+            if a.target in live:
+                kept.append(a)
+                live |= a.expr.free_symbols if isinstance(a, Assign) else a.index.symbols()
+        elif isinstance(a, Write):
+            kept.append(a)
+            live |= uses(a)
+        else:
+            writes = any(isinstance(s, Write) for s in walk_all(a.body))
+            if not writes and not any(c.out in live for c in a.carries):
+                continue
+            inner = {c.next for c in a.carries if isinstance(c.next, sp.Symbol)}
+            loop = Loop(a.index, a.start, a.stop, a.carries, prune(a.body, inner), a.reverse)
+            kept.append(loop)
+            live |= uses(loop)
+    kept.reverse()
+    return tuple(kept)
 
 
 def op_count(expr: sp.Basic) -> int:
@@ -167,12 +214,19 @@ def op_count(expr: sp.Basic) -> int:
     return 1
 
 
+def assigns(prog: Program):
+    """Every Assign of a program, in its loops too (each once, as written)."""
+    return (a for a in walk_all(prog.body) if isinstance(a, Assign))
+
+
 def count_selections(prog: Program) -> int:
     """Statements that choose between values (where, max, min, relu, sign): each is a
     branch for Numba's front end, whose compile time grows faster than linearly in them,
     while the LLVM backend emits them as ``select`` instructions."""
-    return sum(isinstance(a.expr, (Where, Maximum, Minimum, Relu, sp.sign)) for a in prog.body)
+    return sum(isinstance(a.expr, (Where, Maximum, Minimum, Relu, sp.sign))
+               for a in assigns(prog))
 
 
 def count_ops(prog: Program) -> int:
-    return sum(op_count(a.expr) for a in prog.body)
+    """Operations as written: a loop's body counts once, whatever its trip count."""
+    return sum(op_count(a.expr) for a in assigns(prog))

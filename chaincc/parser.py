@@ -13,13 +13,15 @@ way and reported as located warnings (``Module.warnings``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from . import sizes as sz
 from . import syntax as st
 from .diagnostics import ChainccError, SourceWarning, fail
 from .hints import SINGLE_EQUALS, equals_hint, operator_hint, statement_hint
 from .lexer import (
+    BIG_OPERATORS,
     CONTINUING_OPS,
     EOF,
     MAX_NESTING,
@@ -38,8 +40,11 @@ from .lexer import (
 from .source import Source, Span
 
 # Binding powers, lowest first. Unary signs bind looser than "^" so "-x^2" is -(x^2),
-# and tighter than "*" so "-2x" is (-2)*x.
-_OR, _AND, _NOT, _CMP, _ADD, _MUL, _SIGN, _POW = range(1, 9)
+# and tighter than "*" so "-2x" is (-2)*x. A sum or product over an index written
+# Σ_{i=a}^{b} takes the product that follows it: looser than "*", tighter than "+". The
+# body of ``z -> body`` is the whole rest of its argument.
+_OR, _AND, _NOT, _CMP, _ADD, _BIG, _MUL, _SIGN, _POW = range(1, 10)
+_LAMBDA = 0
 
 _ARITH, _CMP_OP, _BOOL = "arith", "compare", "bool"
 
@@ -59,7 +64,7 @@ _BINARY: dict[str, tuple[str, str, int, bool]] = {
     "**": (_ARITH, "^", _POW, True),
 }
 
-_CLOSER = {"(": ")", "[": "]", "{": "}"}
+_CLOSER = {"(": ")", "[": "]", "{": "}", **{big: "}" for big in BIG_OPERATORS}}
 _BARS = {"|": "abs", "‖": "norm"}              # |x| is abs(x), ‖v‖ is norm(v)
 _MATCH = {**_CLOSER, "|": "|", "‖": "‖"}
 _MAX_SIZE_DIGITS = 9   # keeps int() far from Python's digit limit and sizes sane
@@ -75,7 +80,13 @@ BARE_FUNCTIONS = frozenset({
 # Every built-in function: one of them ends the argument of another (sin x cos y).
 FUNCTION_NAMES = BARE_FUNCTIONS | {
     "atan2", "dot", "hypot", "logsumexp", "max", "mean", "min", "norm", "pow", "prod",
-    "softmax", "sum", "transpose", "where"}
+    "ones", "softmax", "sum", "transpose", "where", "zeros"}
+# The calls that take a 'for' clause: sum(x[i] for i = 0..n-1), prod(...).
+REDUCTIONS = ("sum", "prod")
+# Where 'for' may stand, for its error.
+_FOR_PLACES = ("'for' may appear only inside sum(…) or prod(…) after its one argument, as in "
+               "sum(x[i]^2 for i = 0..n-1), or after an indexed definition, as in "
+               "y[i] = x[i]^2 for i = 0..n-1")
 # sin⁻¹ x is the inverse function asin x (the convention of calculus texts).
 INVERSES = {"sin": "asin", "cos": "acos", "tan": "atan", "sinh": "asinh", "cosh": "acosh",
             "tanh": "atanh"}
@@ -92,10 +103,13 @@ class _Op:
     """A pending operator. ``token`` is None for an implicit product."""
 
     token: Token | None
-    family: str            # _ARITH, _CMP_OP, _BOOL, or "prefix"
-    op: str
+    family: str            # _ARITH, _CMP_OP, _BOOL, "prefix", or "lambda"
+    op: str                # for a prefix: "-", "+", "not", or "sum"/"prod" (Σ_{i=a}^{b})
     power: int
     implicit: bool = False
+    ranges: tuple[st.Range, ...] = ()       # Σ_{i=a}^{b}: its range
+    names: tuple[str, ...] = ()             # names in scope until it is reduced
+    param: tuple[str, Span] | None = None   # z -> body: the parameter
 
 
 @dataclass(eq=False)
@@ -115,6 +129,16 @@ class _Open:
     bar: _Open | None = None      # the innermost bar around an application
     # a bar closed in this bracket that could also have opened one ("|a|b|c|")
     bar_closed: Token | None = None
+    keywords: list[st.Keyword] = field(default_factory=list)   # a call's name=value
+    keyword_names: set[str] = field(default_factory=set)
+    keyword: Token | None = None  # the name of the keyword argument being read
+    # the index being read is a slice: its start (None if left out), extent and ':'
+    slice: tuple[st.Node | None, Span, Token] | None = None
+    names: tuple[str, ...] = ()   # index variables in scope inside (sum(... for i = ...))
+
+
+# A left-out end of a slice (x[:3], x[1:]) while the index is read.
+_OMITTED = st.Name(Span("", 0, 0, 0, 0), "")
 
 
 def _where(token: Token) -> str:
@@ -138,6 +162,7 @@ class _Parser:
         self.tokens = tokenize(source)
         self.pos = 0
         self.never_closed = self._find_never_closed()
+        self.for_names = self._find_for_names()
         self.operands: list[Operand] = []
         self.stack: list[_Op | _Open] = []
         self.opens: list[_Open] = []      # the _Open entries of the stack, innermost last
@@ -149,6 +174,9 @@ class _Parser:
         # what the statement being parsed can see: its parameters and earlier statements
         self.params: frozenset[str] = frozenset()
         self.defined: dict[str, str] = {}         # name -> "function" | "binding"
+        # index variables and lambda parameters in scope here (name -> how many times)
+        self.locals: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}           # the size bindings so far (T = 100)
         self.in_binding = False
         self.index = 0
         self.binding_uses: list[tuple[int, str, Span, str]] = []
@@ -170,6 +198,58 @@ class _Parser:
             elif token.kind == OP and token.text in (")", "]", "}") and openers:
                 openers.pop()
         return set(openers)
+
+    def _find_for_names(self) -> dict[int, tuple[str, ...]]:
+        """The index variables of each 'for' clause, by the token that opens what holds
+        the clause: the "(" of ``sum(x[i] for i = 0..n-1)``, or the first token of the
+        statement ``y[i] = x[i]^2 for i = 0..n-1``. They are in scope (like parameters)
+        while the expression before the clause is read. One pass over the tokens."""
+        found: dict[int, list[str]] = {}
+        openers: list[int] = []
+        clauses: dict[int, int] = {}          # bracket depth -> the owner of its clause
+        statement = 0
+        tokens = self.tokens
+
+        def name_at(k: int) -> str | None:
+            t, eq = tokens[k], tokens[min(k + 1, len(tokens) - 1)]
+            return t.text if t.kind == NAME and eq.kind == OP and eq.text == "=" else None
+
+        for k, token in enumerate(tokens):
+            if token.kind == NEWLINE:
+                openers.clear()
+                clauses.clear()
+                statement = k + 1
+            elif token.kind != OP:
+                continue
+            elif token.text in _CLOSER:
+                openers.append(k)
+            elif token.text in (")", "]", "}"):
+                if openers:
+                    openers.pop()
+                clauses.pop(len(openers) + 1, None)
+            elif token.text == "for":
+                owner = openers[-1] if openers else statement
+                clauses[len(openers)] = owner
+                name = name_at(k + 1)
+                if name is not None:
+                    found.setdefault(owner, []).append(name)
+            elif token.text == "," and len(openers) in clauses:
+                name = name_at(k + 1)
+                if name is not None:
+                    found.setdefault(clauses[len(openers)], []).append(name)
+        return {k: tuple(names) for k, names in found.items()}
+
+    def scope(self, names: Sequence[str]) -> None:
+        for name in names:
+            self.locals[name] = self.locals.get(name, 0) + 1
+
+    def unscope(self, names: Sequence[str]) -> None:
+        for name in names:
+            left = self.locals[name] - 1
+            if left:
+                self.locals[name] = left
+            else:
+                del self.locals[name]
 
     def error(self, message: str, span: Span) -> ChainccError:
         return fail(message, span, self.source)
@@ -221,6 +301,7 @@ class _Parser:
             statements.append(statement)
             self.defined[statement.name] = "function" if isinstance(statement, st.FuncDef) \
                 else "binding"
+            sz.record(self.sizes, statement)
             end = self.peek()
             if end.kind not in (NEWLINE, EOF):
                 raise self.error(f"unexpected {describe(end)} after the end of the statement",
@@ -230,7 +311,11 @@ class _Parser:
         first = self.peek()
         if first.kind != NAME:
             raise self.statement_start_error(first)
+        start = self.pos
         self.advance()
+        self.locals = {}
+        if self.at("["):
+            return self.indexed_statement(first, start)
         params = self.params_list() if self.at("(") else None
         eq = self.peek()
         if not self.at("="):
@@ -248,14 +333,194 @@ class _Parser:
         self.params = frozenset(p.name for p in params or ())
         self.in_binding = params is None
         body, extent = self.expression()
+        if self.at("for"):
+            raise self.error(_FOR_PLACES, self.peek().span)
         span = first.span.to(extent)
         if params is None:
             return st.Binding(span, first.text, body, first.span)
         return st.FuncDef(span, first.text, params, body, first.span)
 
+    def indexed_statement(self, first: Token, start: int) -> st.IndexedBinding:
+        """``y[i, j] = body for i = 0..H-1, j = 0..W-1``, ``h[0] = start``,
+        ``h[t+1] = step for t = 0..T-1``: the indices are integer expressions, and the
+        clause's index variables are in scope while the value is read."""
+        name = first.text
+        opener = self.advance()
+        indices: list[st.Node] = []
+        while True:
+            index, _ = self.int_expr(f"an index of '{name}' (as in {name}[0], {name}[t+1] "
+                                     f"or {name}[i, j])", opener)
+            indices.append(index)
+            if len(indices) > MAX_DIMENSIONS:
+                raise self.error(f"an array has at most {MAX_DIMENSIONS} dimensions",
+                                 index.span)
+            sep = self.advance()
+            if sep.kind == OP and sep.text == "]":
+                break
+            if not (sep.kind == OP and sep.text == ","):
+                raise self.bracket_error(opener, sep, f"',' or ']' after an index of '{name}'")
+        eq = self.peek()
+        if not self.at("="):
+            more = equals_hint(self.source.line_text(eq.span.line), eq.span.col - 1) \
+                if eq.kind == OP and eq.text == "==" else ""
+            raise self.error(f"expected '=' after '{self.text(first.span, sep.span) or name}'"
+                             f", found {describe(eq)}{more}", eq.span)
+        self.advance()
+        self.params = frozenset()
+        self.in_binding = True
+        names = self.for_names.get(start, ())
+        self.scope(names)
+        value, end = self.expression()
+        ranges: tuple[st.Range, ...] = ()
+        if self.at("for"):
+            self.advance()
+            ranges, end = self.ranges(None)
+        self.unscope(names)
+        return st.IndexedBinding(first.span.to(end), name, tuple(indices), value, ranges,
+                                 first.span)
+
+    def ranges(self, opener: Token | None) -> tuple[tuple[st.Range, ...], Span]:
+        """The ranges of a 'for' clause (just read): ``i = a..b, j = c..d``, and the end
+        of the last."""
+        found: list[st.Range] = []
+        seen: set[str] = set()
+        while True:
+            var = self.peek()
+            before = describe(self.tokens[self.pos - 1])
+            if var.kind != NAME:
+                raise self.expected_integer(
+                    var, opener, f"an index variable after {before} (as in for i = 0..n-1)")
+            self.advance()
+            if var.text in seen:
+                raise self.error(f"the index variable '{var.text}' is already in this 'for' "
+                                 "clause", var.span)
+            seen.add(var.text)
+            eq = self.peek()
+            if not self.at("="):
+                raise self.expected_integer(
+                    eq, opener, f"'=' after the index variable '{var.text}' (as in "
+                    f"{var.text} = 0..n-1)")
+            self.advance()
+            first, _ = self.int_expr(f"the first value of '{var.text}' (as in "
+                                     f"{var.text} = 0..n-1)", opener)
+            dots = self.peek()
+            if not self.at(".."):
+                raise self.expected_integer(
+                    dots, opener, f"'..' between the first and the last value of "
+                    f"'{var.text}' (as in {var.text} = 0..n-1)")
+            self.advance()
+            last, extent = self.int_expr(f"the last value of '{var.text}' (as in "
+                                         f"{var.text} = 0..n-1)", opener)
+            found.append(st.Range(var.text, first, last, var.span.to(extent), var.span))
+            if not self.at(","):
+                return tuple(found), extent
+            self.advance()
+
+    def int_expr(self, what: str, opener: Token | None,
+                 bad: Callable[[Token], str] | None = None, sign: bool = True) -> Operand:
+        """An integer expression (an array size, an index on the left of a definition,
+        an end of a range): numbers, names, ``+ - *`` (``·``, ``×``), signs, brackets and
+        a number written against a name or a bracket (``2n``). It ends before any other
+        token; ``/`` and ``^`` are errors. ``what`` names what is expected, for errors;
+        ``bad`` gives the message for a token where an operand should start; ``sign``:
+        whether a sign may open the expression."""
+        operands: list[Operand] = []
+        begin = self.pos
+        parens = 0                              # brackets open in this expression
+        stack: list[tuple[Token | None, str, int]] = []     # ("(" token, "(", 0) or op
+        while True:
+            token = self.peek()                 # an operand starts here
+            op = canonical(token.text) if token.kind == OP else ""
+            if token.kind == NUMBER and token.text not in VULGAR_FRACTIONS:
+                self.advance()
+                operands.append((st.Num(token.span, token.text), token.span))
+                nxt = self.peek()
+                if _adjacent(token, nxt) and (nxt.kind == NAME or (
+                        nxt.kind == OP and nxt.text == "(")):
+                    stack.append((None, "*", 2))            # 2n, 2(n+1)
+                    continue
+            elif token.kind == NAME:
+                self.advance()
+                operands.append((st.Name(token.span, token.text), token.span))
+            elif op in ("+", "-") and (sign or self.pos > begin):
+                self.advance()
+                stack.append((token, "sign", 3))
+                continue
+            elif token.kind == OP and token.text == "(":
+                self.advance()
+                stack.append((token, "(", 0))
+                parens += 1
+                continue
+            else:
+                if bad is not None and token.kind not in (EOF, NEWLINE):
+                    raise self.error(bad(token), token.span)
+                raise self.expected_integer(token, opener, what)
+            while True:                         # after an operand
+                token = self.peek()
+                op = canonical(token.text) if token.kind == OP else ""
+                if op in ("+", "-", "*", "·", "×"):
+                    power = 1 if op in ("+", "-") else 2
+                    while stack and stack[-1][1] != "(" and stack[-1][2] >= power:
+                        self.reduce_int(stack, operands)
+                    self.advance()
+                    stack.append((token, "-" if op == "-" else "+" if op == "+" else "*",
+                                  power))
+                    break
+                if token.kind == OP and token.text == ")" and parens:
+                    while stack[-1][1] != "(":
+                        self.reduce_int(stack, operands)
+                    paren = stack.pop()[0]
+                    parens -= 1
+                    assert paren is not None
+                    self.advance()
+                    node, _ = operands.pop()
+                    operands.append((node, paren.span.to(token.span)))
+                    continue
+                if op in ("/", "^", "**", "@") or token.kind == SUP:
+                    raise self.error(f"{describe(token)} is not allowed here: an integer "
+                                     "expression has numbers, sizes, index variables, "
+                                     "'+', '-', '*' and brackets", token.span)
+                while stack:
+                    if stack[-1][1] == "(":
+                        paren = stack[-1][0]
+                        assert paren is not None
+                        raise self.bracket_error(
+                            paren, token, f"')' to close the '(' at {_where(paren)}")
+                    self.reduce_int(stack, operands)
+                assert len(operands) == 1
+                return operands[0]
+
+    def reduce_int(self, stack: list[tuple[Token | None, str, int]],
+                   operands: list[Operand]) -> None:
+        token, op, _ = stack.pop()
+        right, right_extent = operands.pop()
+        if op == "sign":
+            assert token is not None
+            span = token.span.to(right_extent)
+            operands.append((st.Unary(span, canonical(token.text), right), span))
+            return
+        left, left_extent = operands.pop()
+        span = left_extent.to(right_extent)
+        operands.append((st.Binary(span, op, left, right, implicit=token is None), span))
+
+    def expected_integer(self, found: Token, opener: Token | None,
+                         what: str) -> ChainccError:
+        if found.kind in (EOF, NEWLINE):
+            if opener is not None and opener.span in self.never_closed:
+                return self.error(f"'{opener.text}' was never closed", opener.span)
+            prev = self.tokens[self.pos - 1]
+            return self.error(f"expected {what} after '{prev.text}', found "
+                              f"{describe(found)}", prev.span)
+        if opener is not None:
+            return self.bracket_error(opener, found, what)
+        return self.error(f"expected {what}, found {describe(found)}", found.span)
+
     def statement_start_error(self, token: Token) -> ChainccError:
         if token.kind == OP and token.text in (")", "]", "}"):
             return self.error(f"unmatched '{token.text}'", token.span)
+        if token.kind == OP and token.text == "for":
+            return self.error(_FOR_PLACES + "; a 'for' clause ends its definition's line (to "
+                              "continue a line, end it with an operator)", token.span)
         message = ("expected a statement ('name(params) = expression' or "
                    f"'name = expression'), found {describe(token)}")
         if token.kind == OP and token.text in CONTINUING_OPS:
@@ -289,38 +554,60 @@ class _Parser:
                 raise self.bracket_error(opener, sep, "',' or ')' in the parameter list")
 
     def shape(self) -> tuple[tuple[int, ...], Span]:
+        """``[3]``, ``[T, m]``, ``[T+1, 2n]``: each entry an integer expression of numbers
+        and sizes, resolved here to a positive integer."""
         opener = self.advance()
         sizes: list[int] = []
+
+        def bad(token: Token) -> str:
+            return f"array sizes must be positive integers, found {describe(token)}"
+
         while True:
-            size = self.peek()
-            digits = size.text.lstrip("0")
-            if size.kind != NUMBER or not size.text.isdigit() or not digits:
-                if size.kind in (EOF, NEWLINE):
-                    raise self.bracket_error(opener, size, "an array size")
-                raise self.error("array sizes must be positive integers, found "
-                                 f"{describe(size)}", size.span)
-            if len(digits) > _MAX_SIZE_DIGITS:
-                raise self.error(f"array size {size.text} is too large", size.span)
-            sizes.append(int(digits))
+            first = self.peek()
+            node, extent = self.int_expr("an array size", opener, bad, sign=False)
+            sizes.append(self.size_value(node, extent, first))
             if len(sizes) > MAX_DIMENSIONS:
                 raise self.error(f"an array parameter has at most {MAX_DIMENSIONS} "
-                                 "dimensions", size.span)
-            self.advance()
+                                 "dimensions", extent)
             sep = self.advance()
             if sep.kind == OP and sep.text == "]":
                 return tuple(sizes), sep.span
             if not (sep.kind == OP and sep.text == ","):
                 raise self.bracket_error(opener, sep, "',' or ']' in the array shape")
 
+    def size_value(self, node: st.Node, extent: Span, first: Token) -> int:
+        """The value of one entry of an array shape, a positive integer."""
+        written = self.text(extent) or first.text
+        if isinstance(node, st.Num) and node.text.isascii() and node.text.isdigit() \
+                and len(node.text.lstrip("0")) > _MAX_SIZE_DIGITS:
+            raise self.error(f"array size {node.text} is too large", extent)
+        value = sz.integer_value(node, self.sizes, self.source)
+        if value is None:
+            culprit = sz.obstacle(node, self.sizes)
+            if isinstance(culprit, st.Name):
+                raise self.error(f"'{culprit.id}' is not a size: a size is a binding of an "
+                                 "integer, e.g. T = 100", culprit.span)
+            shown = self.text(culprit.span) or written
+            raise self.error(f"array sizes must be positive integers, found '{shown}'",
+                             culprit.span)
+        if value <= 0:
+            shown = f"'{written}'" if written == str(value) else f"'{written}' ({value})"
+            raise self.error(f"array sizes must be positive integers, found {shown}", extent)
+        if value >= 10 ** _MAX_SIZE_DIGITS:
+            shown = written if written == str(value) else f"{written} ({value:,})"
+            raise self.error(f"array size {shown} is too large", extent)
+        return value
+
     # ------------------------------------------------------- names in scope
 
     def shadowed(self, name: str) -> bool:
-        """Whether a parameter or an earlier statement gives ``name`` another meaning."""
-        return name in self.params or name in self.defined
+        """Whether a parameter, an index variable or an earlier statement gives ``name``
+        another meaning."""
+        return name in self.params or name in self.locals or name in self.defined
 
     def is_function(self, name: str) -> bool:
         """Whether ``name`` names a function here (it ends a bare argument)."""
-        if name in self.params:
+        if name in self.params or name in self.locals:
             return False
         kind = self.defined.get(name)
         if kind is not None:
@@ -334,6 +621,7 @@ class _Parser:
         the functions after it when the file is read (``check_binding_uses``)."""
         if self.shadowed(name):
             what = "a parameter here; rename the parameter" if name in self.params else \
+                "an index variable here; rename it" if name in self.locals else \
                 "defined above; rename that definition"
             raise self.error(f"{written} stands for the built-in '{name}', but '{name}' is "
                              f"{what}", span)
@@ -400,7 +688,18 @@ class _Parser:
                 self.operands.append((st.Num(token.span, text), token.span))
             return False
         if kind == NAME:
+            if self.keyword_start(token):
+                return True
             return self.name_operand(token)
+        if kind == OP and text in BIG_OPERATORS:
+            self.advance()
+            rng = self.big_operator_range(token)
+            self.push(_Op(token, "prefix", BIG_OPERATORS[text], _BIG, ranges=(rng,),
+                          names=(rng.var,)), token.span)
+            self.scope((rng.var,))
+            return True
+        if kind == OP and text in (":", ",", "]") and self.slice_end(token):
+            return False
         if kind == OP and text in ("(", "["):
             self.advance()
             if text == "[":
@@ -476,7 +775,10 @@ class _Parser:
                 span = token.span.to(self.advance().span)
                 self.operands.append((st.Call(span, func, ()), span))
                 return False
-            self.push(_Open("call", opener, token.span, head=func, power=power), opener.span)
+            names = self.for_names.get(self.pos - 1, ())     # sum(x[i] for i = ...)
+            self.push(_Open("call", opener, token.span, head=func, power=power, names=names),
+                      opener.span)
+            self.scope(names)
             return True
         if bare and self.starts_argument(self.peek()):
             self.push(_Open("apply", token, token.span, head=func, power=power), token.span)
@@ -587,7 +889,7 @@ class _Parser:
             base, extent = self.operands.pop()
             self.push(_Open("index", token, extent, head=base), token.span)
             self.operands_complete = False
-        elif kind in (NUMBER, NAME) or (kind == OP and text in ("(", *ROOTS)):
+        elif kind in (NUMBER, NAME) or (kind == OP and text in ("(", *ROOTS, *BIG_OPERATORS)):
             # Juxtaposition: the token is left for the operand step that follows.
             self.push_binary(None, _ARITH, "*", _MUL, False)
             self.operands_complete = False
@@ -606,11 +908,198 @@ class _Parser:
             if opener.kind in ("paren", "bar"):
                 raise self.unclosed_error(opener, token)
             self.advance()
-            opener.items.append(self.operands.pop()[0])
+            self.add_item(opener)
             self.operands_complete = False
+        elif kind == OP and text == "for":
+            return self.reduce_clause(token)
+        elif kind == OP and op == "->":
+            self.lambda_arrow(token)
+        elif kind == OP and text == ":":
+            self.slice_colon(token)
         else:
             return False
         return True
+
+    # ------------------------------------- keywords, slices, sums, lambdas
+
+    def keyword_start(self, token: Token) -> bool:
+        """``name=`` where a call's argument starts: a keyword argument (``axis=0``),
+        consumed. In ``where(…)``, which takes none, ``x = 0`` stays the error that asks
+        for ``==``."""
+        nxt = self.tokens[self.pos + 1]
+        if not (nxt.kind == OP and nxt.text == "="):
+            return False
+        opener = self.innermost_open()
+        if opener is None or opener.kind != "call" or self.stack[-1] is not opener \
+                or opener.keyword is not None:
+            return False
+        assert isinstance(opener.head, st.Name)
+        if opener.head.id == "where" and not self.shadowed("where"):
+            return False
+        if token.text in opener.keyword_names:
+            raise self.error(f"duplicate keyword argument '{token.text}'", token.span)
+        opener.keyword_names.add(token.text)
+        self.advance()
+        self.advance()
+        opener.keyword = token
+        return True
+
+    def add_item(self, opener: _Open) -> None:
+        """The argument, element or index just read, as the next item of ``opener``: a
+        positional argument, a keyword argument, an index or a slice."""
+        node, extent = self.operands.pop()
+        if opener.slice is not None:
+            start, first, colon = opener.slice
+            opener.slice = None
+            stop = None if node is _OMITTED else node
+            extent = first.to(colon.span if stop is None else extent)
+            node = st.Slice(extent, start, stop)
+        if opener.keyword is not None:
+            name = opener.keyword
+            opener.keyword = None
+            opener.keywords.append(st.Keyword(name.text, node, name.span.to(extent)))
+            return
+        if opener.keywords:
+            raise self.error("a positional argument cannot follow a keyword argument "
+                             f"('{opener.keywords[-1].name}=…'): keyword arguments come "
+                             "last", extent)
+        opener.items.append(node)
+
+    def slice_end(self, token: Token) -> bool:
+        """A left-out end of a slice where an operand is wanted: the start of ``x[:3]``
+        (at ':'), the stop of ``x[1:]`` and ``x[:]`` (at ',' or ']'). Pushes a
+        placeholder for it; False where ``token`` is no such place."""
+        opener = self.innermost_open()
+        if opener is None or opener.kind != "index" or self.stack[-1] is not opener:
+            return False
+        if token.text == ":":
+            if opener.slice is not None:
+                raise self.slice_step_error(token)
+        elif opener.slice is None:
+            return False
+        self.operands.append((_OMITTED, token.span))
+        return True
+
+    def slice_step_error(self, token: Token) -> ChainccError:
+        return self.error("a slice is a:b, with one ':' (a slice has no step)", token.span)
+
+    def slice_colon(self, token: Token) -> None:
+        """The ':' of a slice ``a:b``, after its start (or the placeholder of a start
+        left out)."""
+        opener = self.innermost_open()
+        if opener is None or opener.kind != "index":
+            raise self.error("':' makes a slice (a:b), which may only be an index of an "
+                             "array, as in x[1:3] or W[:, 0]", token.span)
+        if opener.slice is not None:
+            raise self.slice_step_error(token)
+        self.reduce_to_open()
+        node, extent = self.operands.pop()
+        start = None if node is _OMITTED else node
+        self.advance()
+        opener.slice = (start, token.span if start is None else extent, token)
+        self.operands_complete = False
+
+    def reduce_clause(self, token: Token) -> bool:
+        """``for`` after the one argument of ``sum(…)`` or ``prod(…)``: the ranges, the
+        closing ')', and the call read as a Reduce. False where no bracket is open (the
+        statement decides: an indexed definition takes a 'for' clause)."""
+        opener = self.innermost_open()
+        if opener is None:
+            return False
+        head = opener.head
+        if not (opener.kind == "call" and isinstance(head, st.Name)
+                and head.id in REDUCTIONS and not self.shadowed(head.id)):
+            raise self.error(_FOR_PLACES, token.span)
+        if opener.items or opener.keywords or opener.keyword is not None:
+            raise self.error(f"{head.id}(… for …) takes one argument before 'for', as in "
+                             f"{head.id}(x[i]^2 for i = 0..n-1)", token.span)
+        self.reduce_to_open()
+        body, _ = self.operands.pop()
+        self.advance()
+        ranges, _ = self.ranges(opener.token)
+        closer = self.peek()
+        if not self.at(")"):
+            raise self.bracket_error(opener.token, closer, "',' or ')' to close the '(' at "
+                                     f"{_where(opener.token)}")
+        self.advance()
+        self.pop_open(opener)
+        span = opener.start.to(closer.span)
+        self.operands.append((st.Reduce(span, head.id, body, ranges), span))
+        return True
+
+    def big_operator_range(self, opener: Token) -> st.Range:
+        """The range of ``Σ_{i=a}^{b}`` (or ``Σ_{i=a..b}``), read after its ``Σ_{``: the
+        last value is in braces, or one number or name (``^n``)."""
+        sign = opener.text[0]
+        example = f"{sign}_{{i=0}}^{{n-1}} x[i]"
+        var = self.peek()
+        if var.kind != NAME:
+            raise self.expected_integer(
+                var, opener, f"an index variable after '{opener.text}' (as in {example})")
+        self.advance()
+        if not self.at("="):
+            raise self.expected_integer(
+                self.peek(), opener,
+                f"'=' after the index variable '{var.text}' (as in {example})")
+        self.advance()
+        first, extent = self.int_expr(f"the first value of '{var.text}' (as in {example})",
+                                      opener)
+        if self.at(".."):
+            self.advance()
+            last, extent = self.int_expr(f"the last value of '{var.text}' (as in "
+                                         f"{sign}_{{i=0..n-1}} x[i])", opener)
+            self.close_brace(opener, f"'}}' after the last value of '{var.text}'")
+            return st.Range(var.text, first, last, var.span.to(extent), var.span)
+        self.close_brace(opener, f"'}}' or '..' after the first value of '{var.text}' (as "
+                                 f"in {example})")
+        caret = self.peek()
+        if not self.at("^"):
+            raise self.error(f"expected '^' and the last value of '{var.text}' after "
+                             f"'{sign}_{{…}}' (as in {example}), found {describe(caret)}",
+                             caret.span)
+        self.advance()
+        bound = self.peek()
+        last: st.Node
+        if self.at("{"):
+            self.advance()
+            last, extent = self.int_expr(f"the last value of '{var.text}' (as in {example})",
+                                         bound)
+            self.close_brace(bound, f"'}}' after the last value of '{var.text}'")
+        elif bound.kind == NAME or (bound.kind == NUMBER and bound.text not in
+                                    VULGAR_FRACTIONS):
+            self.advance()
+            extent = bound.span
+            last = st.Name(extent, bound.text) if bound.kind == NAME else \
+                st.Num(extent, bound.text)
+        else:
+            raise self.error(f"expected the last value of '{var.text}' after '^': a number, "
+                             f"a name, or an integer expression in braces (as in {example}), "
+                             f"found {describe(bound)}", bound.span)
+        return st.Range(var.text, first, last, var.span.to(extent), var.span)
+
+    def close_brace(self, opener: Token, what: str) -> None:
+        token = self.peek()
+        if not self.at("}"):
+            raise self.bracket_error(opener, token, what)
+        self.advance()
+
+    def lambda_arrow(self, token: Token) -> None:
+        """``z -> body`` as an argument of a call: the name before the arrow is the
+        parameter, and the body is the rest of the argument."""
+        opener = self.innermost_open()
+        node, extent = self.operands[-1]
+        if not (opener is not None and opener.kind == "call" and self.stack[-1] is opener
+                and opener.keyword is None and isinstance(node, st.Name)
+                and extent == node.span):
+            raise self.error(f"'{token.text}' makes a function of one name, written as an "
+                             "argument of a call: fixpoint(z -> tanh(W @ z + b), zeros(n))",
+                             token.span)
+        self.advance()
+        self.operands.pop()
+        self.push(_Op(token, "lambda", "->", _LAMBDA, names=(node.id,),
+                      param=(node.id, node.span)), token.span)
+        self.scope((node.id,))
+        self.operands_complete = False
 
     # ------------------------------------------------------ superscripts
 
@@ -869,6 +1358,7 @@ class _Parser:
         assert self.stack[-1] is opener and self.opens[-1] is opener
         self.stack.pop()
         self.opens.pop()
+        self.unscope(opener.names)
         if opener.kind in ("bar", "apply"):
             self.groups -= 1
 
@@ -877,11 +1367,23 @@ class _Parser:
         assert isinstance(op, _Op)
         self.pending_ops -= 1
         node: st.Node
-        if op.family == "prefix":
+        self.unscope(op.names)
+        if op.family == "lambda":
+            body, extent = self.operands.pop()
+            assert op.param is not None
+            name, param_span = op.param
+            span = param_span.to(extent)
+            node = st.Lambda(span, name, param_span, body)
+        elif op.family == "prefix":
             operand, extent = self.operands.pop()
             assert op.token is not None
             span = op.token.span.to(extent)
-            node = st.Not(span, operand) if op.op == "not" else st.Unary(span, op.op, operand)
+            if op.ranges:
+                node = st.Reduce(span, op.op, operand, op.ranges)
+            elif op.op == "not":
+                node = st.Not(span, operand)
+            else:
+                node = st.Unary(span, op.op, operand)
         else:
             right, right_extent = self.operands.pop()
             left, left_extent = self.operands.pop()
@@ -963,17 +1465,18 @@ class _Parser:
                              f"'{opener.token.text}' at {_where(opener.token)}", closer.span)
         self.advance()
         self.pop_open(opener)
-        node, extent = self.operands.pop()
         span = opener.start.to(closer.span)
         if opener.kind == "paren":
+            node, _ = self.operands.pop()
             self.operands.append((node, span))
             return
-        items = (*opener.items, node)
+        self.add_item(opener)
+        items = tuple(opener.items)
         if opener.kind == "array":
             self.array_depth -= 1
         if opener.kind == "call":
             assert isinstance(opener.head, st.Name)
-            result: st.Node = st.Call(span, opener.head, items)
+            result: st.Node = st.Call(span, opener.head, items, tuple(opener.keywords))
             if opener.power is not None:
                 result = st.Binary(span, "^", result, opener.power)
         elif opener.kind == "index":

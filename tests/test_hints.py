@@ -233,9 +233,9 @@ PYTHON = [
      "unexpected ':=': a definition is written with '='; write f(x) = x^2"),
     ("f(x): x^2", (1, 5, 1),
      "unexpected character ':': a definition is written with '='; write f(x) = x^2"),
-    ("f(x[3]) = sum(x[0:2])", (1, 18, 1),
-     "unexpected character ':': chaincc has no slices; index one element with constants "
-     "(x[0], W[1,2])"),
+    ("f(x[3]) = sum(x[(0:2)])", (1, 19, 1),
+     "unexpected character ':': a slice (a:b) may only be an index of an array, as in "
+     "x[1:3] or W[:, 0]"),
     ("f(x) = where(x = 0, 1, x)", (1, 16, 1),
      "expected ',' or ')' to close the '(' at line 1, column 13, found '='; a comparison "
      "is written '==' ('=' defines a function or a binding)"),

@@ -17,7 +17,7 @@ import sympy as sp
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
 from ..functions import Where
-from ..ir import Program
+from ..ir import Affine, Assign, Loop, Program, Read, Write, walk
 from ..libm import LIBMVEC, arity
 from ..ops import op_of, power
 from . import vecmath
@@ -178,9 +178,83 @@ class Emitter:
         assert op is not None, f"no LLVM lowering for {type(e).__name__}"
         return op.run(self, *(self.value(a) for a in e.args))
 
-    def body(self, prog: Program) -> None:
-        for a in prog.body:
-            self.names[a.target] = self.op(a.expr)
+    def body(self, prog: Program, arrays: dict[str, str] | None = None) -> None:
+        """The program's statements; ``arrays``: the base pointer of every array its
+        Reads and Writes name (parameters, outputs, buffers)."""
+        self.arrays = arrays or {}
+        self.ints: dict[sp.Symbol, str] = {}
+        self.block = "entry"
+        self.loops = 0
+        self.statements(prog.body)
+
+    def statements(self, body) -> None:
+        for a in body:
+            if isinstance(a, Assign):
+                self.names[a.target] = self.op(a.expr)
+            elif isinstance(a, Read):
+                self.names[a.target] = _gep_load(self, self.arrays[a.array],
+                                                 self.integer(a.index))
+            elif isinstance(a, Write):
+                v = self.value(a.value)
+                base, at = self.arrays[a.array], self.integer(a.index)
+                if a.add:
+                    v = self.fbin("fadd", _gep_load(self, base, at), v)
+                _store(self, v, base, at)
+            else:
+                self.loop(a)
+
+    def integer(self, a: Affine) -> str:
+        """An i64 for an affine index."""
+        acc: str | None = None
+        for c, v in a.terms:
+            term = self.ints[v] if c == 1 else self.ins(f"mul nsw i64 {self.ints[v]}, {c}")
+            acc = term if acc is None else self.ins(f"add nsw i64 {acc}, {term}")
+        if acc is None:
+            return str(a.const)
+        return acc if not a.const else self.ins(f"add nsw i64 {acc}, {a.const}")
+
+    def loop(self, lp: Loop) -> None:
+        """A loop as blocks: head (phis, test), body, latch; its results are the head's
+        phis at the exit."""
+        self.loops += 1
+        tag = f"L{self.loops}"
+        start, stop = self.integer(lp.start), self.integer(lp.stop)
+        first = self.ins(f"sub nsw i64 {stop}, 1") if lp.reverse else start
+        inits = [self.value(c.init) for c in lp.carries]
+        pred = self.block
+        self.lines.append(f"  br label %{tag}.head")
+        self.lines.append(f"{tag}.head:")
+        i = f"%{tag}.i"
+        self.lines.append(f"  {i} = phi i64 [{first}, %{pred}], [%{tag}.inext, %{tag}.latch]")
+        phis = []
+        for k, init in enumerate(inits):
+            ph = f"%{tag}.c{k}"
+            phis.append(ph)
+            self.lines.append(f"  {ph} = phi double [{init}, %{pred}], "
+                              f"[%{tag}.n{k}, %{tag}.latch]")
+        test = f"icmp sge i64 {i}, {start}" if lp.reverse else f"icmp slt i64 {i}, {stop}"
+        more = self.ins(test)
+        self.lines.append(f"  br i1 {more}, label %{tag}.body, label %{tag}.exit")
+        self.lines.append(f"{tag}.body:")
+        self.block = f"{tag}.body"
+        self.ints[lp.index] = i
+        self.names[lp.index] = self.ins(f"sitofp i64 {i} to double")
+        for c, ph in zip(lp.carries, phis):
+            self.names[c.var] = ph
+        self.statements(lp.body)
+        nexts = [self.value(c.next) for c in lp.carries]
+        self.lines.append(f"  br label %{tag}.latch")
+        self.lines.append(f"{tag}.latch:")
+        for k, n in enumerate(nexts):
+            # a copy, so that the phi names a value of this loop even for a constant
+            self.lines.append(f"  %{tag}.n{k} = fadd double {n}, {double(-0.0)}")
+        step = "sub" if lp.reverse else "add"
+        self.lines.append(f"  %{tag}.inext = {step} nsw i64 {i}, 1")
+        self.lines.append(f"  br label %{tag}.head")
+        self.lines.append(f"{tag}.exit:")
+        self.block = f"{tag}.exit"
+        for c, ph in zip(lp.carries, phis):
+            self.names[c.out] = ph
 
     def declarations(self) -> list[str]:
         """The functions the instructions call: chaincc's own (defined here), and libm's
@@ -267,21 +341,53 @@ def _body_function(prog: Program, name: str, inline: bool, vector: tuple[str, ..
     for j, p in enumerate(prog.params):
         for k, s in enumerate(p.symbols):
             em.names[s] = _gep_load(em, f"%p{j}", k)
-    em.body(prog)
+    em.body(prog, _arrays(em, prog, "%scratch"))
     for o, out in enumerate(prog.outputs):
         for k, e in enumerate(out.exprs):
             _store(em, em.value(e), f"%o{o}", k)
     args = ", ".join(a for a in (
         _param_list("p", len(prog.params), "noalias nocapture readonly"),
-        _param_list("o", len(prog.outputs), "noalias nocapture")) if a)
+        _param_list("o", len(prog.outputs), "noalias nocapture"),
+        "double* noalias nocapture %scratch" if prog.buffers else "") if a)
     attrs = "alwaysinline" if inline else "noinline"
     return ([f"define internal void @{name}_body({args}) nounwind {attrs} {{", "entry:",
              *em.lines, "  ret void", "}", ""], em.declarations())
 
 
-def _call_body(lines: list[str], name: str, ins: list[str], outs: list[str]) -> None:
-    args = ", ".join(f"double* {a}" for a in [*ins, *outs])
+def _call_body(lines: list[str], name: str, ins: list[str], outs: list[str],
+               scratch: str | None = None) -> None:
+    args = ", ".join(f"double* {a}" for a in [*ins, *outs, *([scratch] if scratch else [])])
     lines.append(f"  call void @{name}_body({args})")
+
+
+def _arrays(em: Emitter, prog: Program, scratch: str) -> dict[str, str]:
+    """Base pointers of the arrays that Reads and Writes name: parameter j at %p_j,
+    output o at %o_o, the buffers one after another in the scratch memory."""
+    out = {p.name: f"%p{j}" for j, p in enumerate(prog.params)}
+    out.update({o.name: f"%o{k}" for k, o in enumerate(prog.outputs)})
+    at = 0
+    for b in prog.buffers:
+        out[b.name] = em.ins(f"getelementptr inbounds double, double* {scratch}, i64 {at}")
+        at += b.size
+    return out
+
+
+def scratch_size(prog: Program) -> int:
+    """Elements of per-point scratch memory the program's loops need."""
+    return sum(b.size for b in prog.buffers)
+
+
+# scratch memory comes from the C library: one allocation per kernel call (per chunk of
+# points, so per thread), reused by every point of the chunk
+_ALLOC = ["declare noalias i8* @malloc(i64) nounwind", "declare void @free(i8*) nounwind"]
+
+
+def _alloc(lines: list[str], prog: Program) -> str | None:
+    if not prog.buffers:
+        return None
+    lines.append(f"  %scratch.raw = call i8* @malloc(i64 {8 * max(1, scratch_size(prog))})")
+    lines.append("  %scratch = bitcast i8* %scratch.raw to double*")
+    return "%scratch"
 
 
 def _load_pointers(em: Emitter, table: str, n: int) -> list[str]:
@@ -345,12 +451,17 @@ def module_ir(prog: Program, name: str, mode: str,
         for o in outputs:
             outs.append(em.ins(f"getelementptr inbounds double, double* %out, i64 {k}"))
             k += _size(o.shape)
-        _call_body(lines, name, ins, outs)
+        scratch = _alloc(lines, prog)
+        _call_body(lines, name, ins, outs, scratch)
+        if scratch:
+            lines.append("  call void @free(i8* %scratch.raw)")
+            declared = [*declared, *_ALLOC]
         return "\n".join([*declared, "", *body,
                           f"define void @{name}_point(double* nocapture readonly %in, "
                           f"double* nocapture %out) nounwind {{", "entry:", *lines,
                           "  ret void", "}", ""])
     assert shared is not None and len(shared) == len(params), (shared, len(params))
+    scratch = _alloc(lines, prog)
     bases = _load_pointers(em, "%inptr", len(params))
     total = sum(_size(o.shape) for o in outputs)
     if mode == "points":
@@ -387,14 +498,14 @@ def module_ir(prog: Program, name: str, mode: str,
                     _store(em, em.value(e), ptr, k, tags)
             body, declared = [], [*em.declarations(), *scope_meta]
         else:
-            _call_body(lines, name, ins, outs)
+            _call_body(lines, name, ins, outs, scratch)
         lines.append("  br label %next")
         add: list[str] = []
     elif inline:
         # a small program: each output's running sum a phi, added with reassociation
         # allowed, so LLVM may keep several partial sums per output (vectorising across
         # points); for given machine code and chunks the sum is deterministic
-        _call_body(lines, name, ins, obuf)
+        _call_body(lines, name, ins, obuf, scratch)
         for k in range(total):
             v = em.ins(f"load double, double* {_element(em, buf, k)}, align 8")
             lines.append(f"  %s{k}next = fadd reassoc double %s{k}, {v}")
@@ -403,7 +514,7 @@ def module_ir(prog: Program, name: str, mode: str,
                  for k in range(total)]
         add = []
     else:
-        _call_body(lines, name, ins, obuf)
+        _call_body(lines, name, ins, obuf, scratch)
         # acc[k] += buf[k], k = 0..total-1, in order: the sum as float64 adds it
         lines.append("  br label %add")
         add = ["add:", "  %k = phi i64 [0, %loop], [%knext, %add]",
@@ -424,7 +535,11 @@ def module_ir(prog: Program, name: str, mode: str,
                      f"  %a{k}old = load double, double* %a{k}, align 8",
                      f"  %a{k}new = fadd double %a{k}old, %s{k}next",
                      f"  store double %a{k}new, double* %a{k}, align 8"]
-    tail += ["  br label %done", "done:", "  ret void", "}", ""]
+    tail += ["  br label %done", "done:"]
+    if scratch:
+        tail.append("  call void @free(i8* %scratch.raw)")
+        declared = [*declared, *_ALLOC]
+    tail += ["  ret void", "}", ""]
     sig = ("double** nocapture readonly %inptr, double** nocapture readonly %outptr"
            if mode == "points" else
            "double** nocapture readonly %inptr, double* nocapture %acc")
@@ -468,6 +583,9 @@ RAW_STATEMENTS = 4000
 
 def plan(prog: Program) -> Plan:
     """How to compile a program's kernels, by its size."""
-    n = len(prog.body)
-    return Plan(3, 3, True) if n <= OPT_STATEMENTS else \
+    n = sum(1 for _ in walk(prog.body))
+    # a program with loops is called per point (its loops are the body's, not the
+    # kernel's loop over points)
+    inline = not prog.has_loops
+    return Plan(3, 3, inline) if n <= OPT_STATEMENTS else \
         Plan(1, 0, False) if n <= RAW_STATEMENTS else Plan(0, 0, False)

@@ -1,0 +1,137 @@
+"""The reverse sweep through loops and array elements (backpropagation through time).
+
+A forward loop stores its carried values, iteration by iteration, in a tape (a per-point
+buffer); its adjoint is a loop over the same indices, backwards, whose body reads the
+iteration's carried values back from the tape, recomputes the iteration's forward
+statements from them, and sweeps those statements in reverse (``adjoint.sweep`` on the
+body, loops inside it handled the same way, recursively). The adjoints of the carried
+values are the reverse loop's carried values; the adjoints of the values the body reads
+from outside it (the shared weights) are summed over the iterations in carried values
+too. An element read from an array (``Read``) gives its adjoint to the array's adjoint
+(``Write`` with ``add``); an element written (``Write``) takes its adjoint from there.
+
+So the gradient's memory per point is the tape, the carried values of every iteration:
+O(trip count × state), and its work per iteration is the step's forward statements twice
+and their adjoint once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .ir import Affine, Assign, Buffer, Carry, Loop, Read, Statement, Write, defined, uses
+from .optimize import Builder
+
+# Arrays of at most this many elements are zeroed by one Write each, not by a loop.
+ZERO_UNROLL = 16
+
+
+@dataclass
+class Arrays:
+    """The adjoints of a program's arrays during one sweep.
+
+    ``targets`` names, per parameter array whose elements are read, the output that
+    receives its adjoint and where its elements start there (a Jacobian row). Buffers'
+    adjoints are new buffers. Each adjoint array is zeroed in the program's own builder
+    (before the loops that accumulate into it) when first touched."""
+
+    root: Builder
+    sizes: dict[str, int]                         # every array's element count
+    targets: dict[str, tuple[str, int]]           # parameter -> (output, offset)
+    buffers: list[Buffer]                         # buffers the sweep adds
+    adjoint: dict[str, tuple[str, int]] = field(default_factory=dict)
+    indices: set = field(default_factory=set)     # loop indices: never differentiated
+    tapes: dict[int, str] = field(default_factory=dict)   # id(forward loop) -> its tape
+    keep: list = field(default_factory=list)      # the loops those ids belong to
+
+    def of(self, array: str) -> tuple[str, int] | None:
+        """The adjoint array of ``array`` and its offset, made (zeroed) when first asked
+        for; None for an array whose adjoint is not wanted (a parameter not in
+        ``targets``)."""
+        hit = self.adjoint.get(array)
+        if hit is not None:
+            return hit
+        if array in self.targets:
+            hit = self.targets[array]
+        elif array in self.sizes and not self._is_param(array):
+            name = f"_g{self.root.fresh('_g').name[2:]}"
+            self.buffers.append(Buffer(name, self.sizes[array]))
+            self.sizes[name] = self.sizes[array]
+            hit = (name, 0)
+        else:
+            return None
+        self.adjoint[array] = hit
+        zero(self.root, hit[0], hit[1], self.sizes[array], self.indices)
+        return hit
+
+    def existing(self, array: str) -> tuple[str, int] | None:
+        return self.adjoint.get(array)
+
+    def _is_param(self, array: str) -> bool:
+        return not array.startswith("_")
+
+
+def zero(builder: Builder, array: str, offset: int, size: int, indices: set) -> None:
+    """``array[offset .. offset+size-1] = 0``."""
+    if size <= ZERO_UNROLL:
+        for k in range(size):
+            builder.body.append(Write(array, Affine(offset + k), sp.Integer(0)))
+        return
+    i = builder.fresh("_i")
+    indices.add(i)
+    builder.body.append(Loop(i, Affine(0), Affine(size), (),
+                             (Write(array, Affine.of(i) + offset, sp.Integer(0)),)))
+
+
+def body_reads(loop: Loop) -> set[sp.Basic]:
+    """What a loop's body reads from outside the loop (not its carried values' inits)."""
+    bare = Loop(loop.index, Affine(0), Affine(0),
+                tuple(Carry(c.var, sp.Integer(0), c.next, c.out) for c in loop.carries),
+                loop.body)
+    return uses(bare)
+
+
+def tape_loop(loop: Loop, tape: str) -> Loop:
+    """The forward loop, each iteration's carried values first written to the tape."""
+    n = len(loop.carries)
+    row = (Affine.of(loop.index) + loop.start.scale(-1)).scale(n)
+    writes = tuple(Write(tape, row + k, c.var) for k, c in enumerate(loop.carries))
+    return Loop(loop.index, loop.start, loop.stop, loop.carries, writes + loop.body,
+                loop.reverse)
+
+
+def max_trips(loop: Loop, bounds) -> int:
+    lo_start, _ = bounds(loop.start)
+    _, hi_stop = bounds(loop.stop)
+    return max(0, hi_stop - lo_start)
+
+
+def replace_statement(body: list[Statement], old: Statement, new: Statement) -> None:
+    for k, s in enumerate(body):
+        if s is old:
+            body[k] = new
+            return
+    raise AssertionError("the loop being reversed is not in its builder")
+
+
+def recomputed(loop: Loop, tape: str, index: sp.Symbol) -> list[Statement]:
+    """The reverse body's first statements: the iteration's carried values read from the
+    tape, then the iteration's forward statements again."""
+    n = len(loop.carries)
+    row = (Affine.of(index) + loop.start.scale(-1)).scale(n)
+    reads: list[Statement] = [Read(c.var, tape, row + k) for k, c in enumerate(loop.carries)]
+    return reads + list(loop.body)
+
+
+def statement_defines(s: Statement) -> set:
+    if isinstance(s, (Assign, Read)):
+        return {s.target}
+    if isinstance(s, Loop):
+        return {c.out for c in s.carries}
+    return set()
+
+
+__all__ = ["Arrays", "body_reads", "defined", "max_trips", "recomputed", "replace_statement",
+           "tape_loop", "zero"]

@@ -1,0 +1,741 @@
+"""Lowering of iteration (docs/language.md, "Iteration"): sums and products over an
+index, arrays defined element by element, and recurrences.
+
+A sum, a product or a recurrence of more than ``UNROLL_ITERATIONS`` iterations becomes a
+``Loop`` of the Program: its body is lowered once, with the index a symbol, into a builder
+of its own; array elements at indices that depend on the index are ``Read`` statements.
+Fewer iterations are unrolled (the body lowered once per index value, the index a
+number), which is faster for so short a loop and gives the optimiser the whole
+expression. Arrays defined element by element are unrolled (each element its own
+operand, as every array of a function is).
+
+The work here is a mixin of ``lower.Lowerer``: it uses the lowerer's evaluation of
+expressions (``lower_expr``) for every body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import sympy as sp
+
+from . import arrays as A
+from . import syntax as S
+from .arith import binary
+from .ir import Affine, Buffer, Carry, Loop, Read, Write
+from .optimize import Builder
+from .source import Span
+
+# Loops of at most this many iterations are unrolled (see the module's docstring). Tests
+# set it to 0 to compile every loop as a loop.
+UNROLL_ITERATIONS = 16
+# Loops nest at most this deep (each level lowers its body with one Python frame).
+MAX_LOOP_DEPTH = 24
+# An array parameter of more elements than this is not scalarised: it is read element
+# by element (``x[t]`` inside a loop), never as a whole.
+SCALARISE_ELEMENTS = 4096
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    """An array parameter read element by element (not scalarised)."""
+
+    name: str
+    shape: tuple[int, ...]
+
+
+@dataclass
+class Level:
+    """One builder of the builder stack: the function's, or a loop body's."""
+
+    builder: Builder
+    loops: tuple          # the loops (and unrolled iterations) around it, for memo keys
+    own: set = field(default_factory=set)   # the loop's index and carried values
+
+
+@dataclass
+class Recurrence:
+    """One name's recurrence: ``name[k0] = start`` and ``name[t+1] = step for t = k0..k1``
+    (elements k0..k1+1)."""
+
+    name: str
+    start: S.IndexedBinding
+    step: S.IndexedBinding
+    first: int            # k0
+    last: int             # k1 + 1: the last element defined
+    limit: int            # statements visible to the bodies
+    seen: int             # statements visible where it is read (its group is found there)
+
+
+@dataclass
+class StepContext:
+    """Inside a recurrence group's step: what ``h[t]`` and ``g[t+1]`` are."""
+
+    index: object                          # t: a symbol (loop) or an sp.Integer (unrolled)
+    group: dict[str, Recurrence]
+    current: dict[str, object]             # name -> value at t
+    nexts: dict[str, object]               # name -> value at t+1, as computed
+    computing: list[str]                   # steps being evaluated (cycle detection)
+    loops: tuple                           # memo-key tag of this step
+
+
+def _affine_add(a: Affine | None, b: Affine | None, sign: int) -> Affine | None:
+    if a is None or b is None:
+        return None
+    return a + b.scale(sign)
+
+
+class IterationLowering:
+    """Mixin of ``lower.Lowerer``: the iteration constructs."""
+
+    # -- set up per function -------------------------------------------------------------
+    def _iteration_reset(self, builder: Builder) -> None:
+        """Per function: the builder stack. The rest is the module's, as the statement
+        pool is (a helper's loops are shared by the functions that call it)."""
+        self.levels: list[Level] = [Level(builder, ())]
+        if not hasattr(self, "buffers"):
+            self.index_ranges: dict[sp.Symbol, tuple[int, int]] = {}
+            self.buffers: list[Buffer] = []
+            self.param_arrays: dict[int, tuple[str, tuple[int, ...]]] = {}
+            self.spilled: dict[tuple, str] = {}
+            self.keep_alive: list = []
+
+    def _builder(self) -> Builder:
+        return self.levels[-1].builder
+
+    # -- integers ------------------------------------------------------------------------
+    def _affine(self, node: S.Node, scope) -> Affine | None:
+        """An integer expression of numbers, sizes and index variables as an Affine, or
+        None when ``node`` is not one (iteratively over + - * and signs)."""
+        stack: list[tuple[S.Node, bool]] = [(node, False)]
+        out: list[Affine | None] = []
+        while stack:
+            n, ready = stack.pop()
+            if isinstance(n, S.Binary) and n.op in ("+", "-", "*") \
+                    and not (n.word_base or n.word_exponent):
+                if not ready:
+                    stack += [(n, True), (n.right, False), (n.left, False)]
+                    continue
+                b, a = out.pop(), out.pop()
+                if n.op == "*":
+                    if a is None or b is None:
+                        out.append(None)
+                    elif a.constant is not None:
+                        out.append(b.scale(a.constant))
+                    elif b.constant is not None:
+                        out.append(a.scale(b.constant))
+                    else:
+                        out.append(None)
+                else:
+                    out.append(_affine_add(a, b, 1 if n.op == "+" else -1))
+            elif isinstance(n, S.Unary):
+                if not ready:
+                    stack += [(n, True), (n.operand, False)]
+                    continue
+                a = out.pop()
+                out.append(a if n.op == "+" or a is None else a.scale(-1))
+            elif isinstance(n, S.Num):
+                out.append(Affine(int(n.text)) if n.text.isdigit() else None)
+            elif isinstance(n, S.Name):
+                out.append(self._affine_name(n, scope))
+            else:
+                out.append(None)
+        return out[0]
+
+    def _affine_name(self, n: S.Name, scope) -> Affine | None:
+        k = self._kind(n.id, scope)
+        if k is None:
+            return None
+        what, payload = k
+        if what == "value":
+            if isinstance(payload, sp.Symbol) and payload in self.index_ranges:
+                return Affine.of(payload)
+            if isinstance(payload, sp.Integer):
+                return Affine(int(payload))
+            return None
+        if what == "binding":
+            idx, st = payload
+            if isinstance(st, S.Binding) and not scope.indices:
+                return self._size_value(st, idx, scope)
+            if isinstance(st, S.Binding):
+                return self._size_value(st, idx, replace(scope, indices=frozenset()))
+        return None
+
+    def _size_value(self, st: S.Binding, idx: int, scope) -> Affine | None:
+        """A binding's integer value, when it is a size."""
+        key = ("size", idx)
+        if key not in self.memo:
+            self.memo[key] = None        # a size never refers to itself
+            inner = replace(scope, limit=idx, locals={}, indices=frozenset())
+            a = self._affine(st.value, inner)
+            self.memo[key] = a if a is not None and a.constant is not None else None
+        return self.memo[key]
+
+    def _integer(self, node: S.Node, scope, what: str) -> Affine:
+        a = self._affine(node, scope)
+        if a is None:
+            raise self.error(f"{what} must be an integer: an expression of numbers, sizes "
+                             "and index variables", node.span)
+        return a
+
+    def _bounds(self, a: Affine) -> tuple[int, int]:
+        """The least and greatest value of ``a`` over the ranges of its indices."""
+        lo = hi = a.const
+        for c, v in a.terms:
+            vlo, vhi = self.index_ranges[v]
+            lo += min(c * vlo, c * vhi)
+            hi += max(c * vlo, c * vhi)
+        return lo, hi
+
+    # -- scopes ----------------------------------------------------------------------------
+    def _enter(self, scope, var: str, value, tag: tuple):
+        """The scope of a body: ``var`` bound to ``value`` (a loop's index symbol or an
+        unrolled iteration's number)."""
+        locals_ = dict(scope.locals)
+        locals_[var] = value
+        return replace(scope, locals=locals_, indices=scope.indices | {var},
+                       loops=scope.loops + (tag,))
+
+    def _check_depth(self, span: Span) -> None:
+        if len(self.levels) > MAX_LOOP_DEPTH:
+            raise self.error(f"loops nest more than {MAX_LOOP_DEPTH} deep", span)
+
+    def _range(self, r: S.Range, scope) -> tuple[Affine, Affine]:
+        """A range's start and its end + 1 (exclusive)."""
+        start = self._integer(r.start, scope, "the start of a range")
+        stop = self._integer(r.stop, scope, "the end of a range") + 1
+        return start, stop
+
+    # -- loops -----------------------------------------------------------------------------
+    def _loop(self, scope, var: str, start: Affine, stop: Affine, body, span: Span) -> list:
+        """Emit a loop over ``var`` = start..stop-1. ``body(inner_scope, carry)`` lowers
+        one iteration into the current builder; it calls ``carry(inits)`` for the values
+        it carries (operands before the loop; it gets their symbols in the body) and
+        returns their next values. Returns the values after the loop."""
+        self._check_depth(span)
+        outer = self._builder()
+        index = outer.fresh("_i")
+        lo = self._bounds(start)[0]
+        hi = self._bounds(stop)[1] - 1
+        self.index_ranges[index] = (lo, max(lo, hi))
+        inner = Builder(parent=outer)
+        tag = ("loop", index.name)
+        carried: list[tuple[sp.Symbol, sp.Expr]] = []
+
+        def carry(inits: list) -> list[sp.Symbol]:
+            vs = [outer.fresh("_c") for _ in inits]
+            carried.extend(zip(vs, inits))
+            level.own.update(vs)
+            return vs
+
+        level = Level(inner, self.levels[-1].loops + (tag,), {index})
+        self.levels.append(level)
+        try:
+            nexts = body(self._enter(scope, var, index, tag), carry)
+            nexts = [inner.emit(n) for n in nexts]
+        finally:
+            self.levels.pop()
+        assert len(nexts) == len(carried)
+        outs = [outer.fresh("_o") for _ in carried]
+        carries = tuple(Carry(v, i, n, o) for (v, i), n, o in zip(carried, nexts, outs))
+        outer.body.append(Loop(index, start, stop, carries, tuple(inner.body)))
+        return outs
+
+    def _trips(self, start: Affine, stop: Affine) -> int | None:
+        if start.constant is None or stop.constant is None:
+            return None
+        return max(0, stop.constant - start.constant)
+
+    def _home(self, values) -> int:
+        """The outermost level at which every symbol in ``values`` is defined: the level
+        where something computed only from them belongs (hoisted out of the loops around
+        the current level that it does not depend on)."""
+        needed: set = set()
+        for v in values:
+            for e in (A.flat(v) if isinstance(v, np.ndarray) else [v]):
+                if isinstance(e, sp.Basic):
+                    needed |= e.free_symbols
+        home = 0
+        for k in range(len(self.levels) - 1, 0, -1):
+            lv = self.levels[k]
+            if needed & lv.own or any(
+                    getattr(s, "target", None) in needed or
+                    isinstance(s, Loop) and any(c.out in needed for c in s.carries)
+                    for s in lv.builder.body):
+                home = k
+                break
+        return home
+
+    # -- sums and products -----------------------------------------------------------------
+    def _reduce(self, node: S.Reduce, scope):
+        """``sum(body for i = a..b, ...)`` / ``prod(...)``: added (multiplied) in index
+        order, starting from 0 (1)."""
+        return self._reduce_ranges(node, node.ranges, scope)
+
+    def _reduce_ranges(self, node: S.Reduce, ranges: tuple[S.Range, ...], scope):
+        r, rest = ranges[0], ranges[1:]
+        start, stop = self._range(r, scope)
+        op = "+" if node.op == "sum" else "*"
+        unit = sp.Integer(0 if node.op == "sum" else 1)
+
+        def term(inner):
+            if rest:
+                return self._reduce_ranges(node, rest, inner)
+            return self._number(self.lower_expr(node.body, inner, self._builder(),
+                                                node.span), node.body)
+
+        def combine(acc, v):
+            emit = self._builder().emit
+            if A.shape_of(acc) or A.shape_of(v):
+                return A.elementwise(lambda a, b: binary(op, a, b), [acc, v], emit)
+            return emit(binary(op, acc, v))
+
+        trips = self._trips(start, stop)
+        if trips is not None and trips <= UNROLL_ITERATIONS:
+            acc = unit
+            for k in range(start.constant, stop.constant):
+                inner = self._enter(scope, r.var, sp.Integer(k), ("unroll", id(node), k))
+                acc = combine(acc, term(inner))
+            return acc
+        shape: list = []
+
+        def body(inner, carry):
+            v = term(inner)
+            shape.append(A.shape_of(v))
+            acc = carry([unit] * len(A.flat(v)))
+            acc_v = acc[0] if not A.shape_of(v) else \
+                np.array(acc, dtype=object).reshape(A.shape_of(v))
+            return list(A.flat(combine(acc_v, v)))
+
+        outs = self._loop(scope, r.var, start, stop, body, node.span)
+        return outs[0] if not shape[0] else np.array(outs, dtype=object).reshape(shape[0])
+
+    # -- indexing with loop indices ----------------------------------------------------------
+    def _special_index(self, node: S.Index, scope, values: list) -> bool:
+        """Indexing that the plain constant-index path does not handle: a recurrence or an
+        elementwise definition, a parameter read element by element, or an index that
+        depends on a loop's index. Returns False to leave ``node`` to the plain path."""
+        if not isinstance(node.base, S.Name) or any(isinstance(i, S.Slice)
+                                                    for i in node.indices):
+            return False
+        k = self._kind(node.base.id, scope)
+        if k is None:
+            return False
+        what, payload = k
+        if what == "indexed":
+            values.append(self._indexed_read(node, payload, scope))
+            return True
+        affs = [self._affine(i, scope) for i in node.indices]
+        symbolic = any(a is not None and a.constant is None for a in affs)
+        if what == "value" and isinstance(payload, ParamRef):
+            values.append(self._read_array(node, payload.name, payload.shape, affs))
+            return True
+        if not symbolic:
+            return False
+        for a, i in zip(affs, node.indices):
+            if a is None:
+                raise self.error("an index must be an integer: an expression of numbers, "
+                                 "sizes and index variables", i.span)
+        if what == "value" and isinstance(payload, np.ndarray):
+            ref = self.param_arrays.get(id(payload))
+            if ref is not None:
+                values.append(self._read_array(node, ref[0], ref[1], affs))
+                return True
+            values.append(self._read_array(node, self._spill(payload, node),
+                                           payload.shape, affs))
+            return True
+        if what == "binding":
+            v = self.lower_expr(node.base, scope, self._builder(), node.span)
+            if isinstance(v, np.ndarray):
+                ref = self.param_arrays.get(id(v))
+                name = ref[0] if ref is not None else self._spill(v, node)
+                values.append(self._read_array(node, name, v.shape, affs))
+                return True
+        raise self.error(f"cannot index {self.describe(node.base, None)}", node.span)
+
+    def _read_array(self, node: S.Index, name: str, shape: tuple[int, ...],
+                    affs: list[Affine | None]):
+        """Elements of array ``name`` at per-axis indices (Read statements); fewer
+        indices than axes give the rest of the axes (a row)."""
+        if len(affs) > len(shape):
+            raise self.error(f"too many indices for '{name}' of shape {A.shape_text(shape)}",
+                             node.span)
+        flat = Affine(0)
+        stride = 1
+        strides = []
+        for d in reversed(shape):
+            strides.append(stride)
+            stride *= d
+        strides.reverse()
+        for axis, (a, i) in enumerate(zip(affs, node.indices)):
+            if a is None:
+                raise self.error("an index must be an integer: an expression of numbers, "
+                                 "sizes and index variables", i.span)
+            lo, hi = self._bounds(a)
+            if lo < 0 or hi >= shape[axis]:
+                bad = lo if lo < 0 else hi
+                raise self.error(f"index {bad} is out of range for axis {axis} of "
+                                 f"'{name}' of shape {A.shape_text(shape)}"
+                                 + ("" if a.constant is not None else
+                                    " (for some value of the index variables' ranges)"),
+                                 i.span)
+            flat = flat + a.scale(strides[axis])
+        rest = shape[len(affs):]
+        builder = self._builder()
+        out = np.empty(rest, dtype=object)
+        for idx in np.ndindex(*rest):
+            off = sum(k * s for k, s in zip(idx, strides[len(affs):]))
+            target = builder.fresh("_r")
+            builder.body.append(Read(target, name, flat + off))
+            out[idx] = target
+        return A.wrap(out)
+
+    def _spill(self, arr: np.ndarray, node: S.Node) -> str:
+        """A computed array written to a scratch buffer (once, at the level where its
+        elements are defined), so that a loop can read it at an index that varies."""
+        home = self._home([arr])
+        key = (id(arr), home)
+        if key in self.spilled:
+            return self.spilled[key]
+        builder = self.levels[home].builder
+        name = f"_a{builder.fresh('_a').name[2:]}"
+        self.buffers.append(Buffer(name, int(arr.size)))
+        for k, e in enumerate(arr.reshape(-1)):
+            builder.body.append(Write(name, Affine(k), builder.emit(e)))
+        self.spilled[key] = name
+        self.keep_alive.append(arr)          # ids stay unique while the key is used
+        return name
+
+    # -- recurrences and elementwise definitions -----------------------------------------------
+    def _definitions(self, name: str, limit: int) -> list[tuple[int, S.IndexedBinding]]:
+        """The indexed statements defining ``name`` as seen from before ``limit``."""
+        defs = [(i, st) for i, st in self.globals.defs.get(name, []) if i < limit]
+        out: list[tuple[int, S.IndexedBinding]] = []
+        for i, st in reversed(defs):
+            if not isinstance(st, S.IndexedBinding):
+                break
+            out.append((i, st))
+        out.reverse()
+        return out
+
+    def _elementwise(self, defs) -> bool:
+        if len(defs) != 1:
+            return False
+        st = defs[0][1]
+        return bool(st.ranges) and len(st.indices) == len(st.ranges) and all(
+            isinstance(i, S.Name) and i.id == r.var for i, r in zip(st.indices, st.ranges))
+
+    def _recurrence(self, name: str, limit: int, span: Span) -> Recurrence:
+        key = ("recurrence", name, limit)
+        if key in self.memo:
+            return self.memo[key]
+        defs = self._definitions(name, limit)
+        starts = [(i, d) for i, d in defs if not d.ranges]
+        steps = [(i, d) for i, d in defs if d.ranges]
+        if len(starts) != 1 or len(steps) != 1:
+            raise self.error(f"'{name}' is defined by indexed statements that are neither "
+                             "one array defined element by element nor a recurrence (one "
+                             f"start {name}[k] = ... and one step {name}[t+1] = ... for t = "
+                             "...)", span)
+        (i0, start), (i1, step) = starts[0], steps[0]
+        root = self._plain_scope(limit)
+        if len(start.indices) != 1 or len(step.indices) != 1 or len(step.ranges) != 1:
+            raise self.error(f"a recurrence has one index: {name}[0] = ... and "
+                             f"{name}[t+1] = ... for t = 0..T-1", step.name_span)
+        k0 = self._affine(start.indices[0], root)
+        if k0 is None or k0.constant is None:
+            raise self.error("the start of a recurrence has a constant index",
+                             start.indices[0].span)
+        r = step.ranges[0]
+        a, b = self._range(r, root)
+        if a.constant is None or b.constant is None:
+            raise self.error("a recurrence's range has constant ends", r.span)
+        t = sp.Symbol("_probe", integer=True)
+        self.index_ranges[t] = (0, 0)
+        probe = self._affine(step.indices[0], replace(root, locals={r.var: t},
+                                                      indices=frozenset({r.var})))
+        del self.index_ranges[t]
+        if probe is None or probe.terms != ((1, t),) or probe.const != 1:
+            raise self.error(f"a recurrence's step defines {name}[{r.var}+1] from "
+                             f"{name}[{r.var}]", step.indices[0].span)
+        if a.constant != k0.constant:
+            raise self.error(f"the step must continue the start: {name}[{k0.constant}] is "
+                             f"given, so the range must start at {r.var} = {k0.constant}",
+                             r.start.span)
+        rec = Recurrence(name, start, step, k0.constant, b.constant, max(i0, i1) + 1, limit)
+        self.memo[key] = rec
+        return rec
+
+    def _plain_scope(self, limit: int):
+        from .lower import Scope
+        return Scope({}, limit, self.memo, ("plain",), "")
+
+    def _group(self, rec: Recurrence) -> dict[str, Recurrence]:
+        """The recurrences stepped together with ``rec``: those with the same range that
+        its step (or theirs) reads, transitively."""
+        group = {rec.name: rec}
+        todo = [rec]
+        while todo:
+            cur = todo.pop()
+            for n in _indexed_names(cur.step.value):
+                if n in group or n == cur.name:
+                    continue
+                defs = self._definitions(n, rec.seen)
+                if not defs or self._elementwise(defs):
+                    continue
+                other = self._recurrence(n, rec.seen, cur.step.span)
+                if (other.first, other.last) == (rec.first, rec.last):
+                    group[n] = other
+                    todo.append(other)
+        return group
+
+    def _indexed_read(self, node: S.Index, payload, scope):
+        name, limit = payload
+        defs = self._definitions(name, limit)
+        if self._elementwise(defs):
+            arr = self._elementwise_value(name, defs[0], scope)
+            idx = [self._affine(i, scope) for i in node.indices]
+            if all(a is not None and a.constant is not None for a in idx):
+                return self._index(node, arr, [sp.Integer(a.constant) for a in idx])
+            return self._read_array(node, self._spill(arr, node), arr.shape, idx)
+        ctx: StepContext | None = scope.recur
+        in_step = ctx is not None and name in ctx.group
+        rec = ctx.group[name] if in_step else self._recurrence(name, limit, node.span)
+        if len(node.indices) != 1:
+            raise self.error(f"'{name}' is a recurrence: index it with one index, "
+                             f"{name}[t]", node.span)
+        a = self._affine(node.indices[0], scope)
+        if a is None:
+            raise self.error("an index must be an integer: an expression of numbers, sizes "
+                             "and index variables", node.indices[0].span)
+        if in_step:
+            t = ctx.index
+            ta = Affine.of(t) if isinstance(t, sp.Symbol) else Affine(int(t))
+            if a == ta:
+                return ctx.current[name]
+            if a == ta + 1:
+                return self._next_value(ctx, name, node, scope)
+            raise self.error(f"a step reads {name}[{_var_of(ctx)}] (or another state at "
+                             f"{_var_of(ctx)}+1), not {name} at another index", node.span)
+        lo, hi = self._bounds(a)
+        if lo < rec.first or hi > rec.last:
+            bad = lo if lo < rec.first else hi
+            raise self.error(f"index {bad} is out of range for '{name}', defined for "
+                             f"{rec.first}..{rec.last}", node.indices[0].span)
+        if a.constant is not None:
+            return self._recurrence_at(rec, a.constant, scope)
+        buf, size = self._history(rec, scope)
+        return self._read_array(node, buf, (rec.last - rec.first + 1,) + size,
+                                [a + (-rec.first)])
+
+    def _indexed_whole(self, node: S.Name, payload, scope):
+        """A name defined by indexed statements, used whole: an elementwise array."""
+        name, limit = payload
+        defs = self._definitions(name, limit)
+        if self._elementwise(defs):
+            return self._elementwise_value(name, defs[0], scope)
+        rec = self._recurrence(name, limit, node.span)
+        raise self.error(f"'{name}' is a recurrence: read one of its elements, "
+                         f"{name}[{rec.last}] (the last) or {name}[t] in a range", node.span)
+
+    def _next_value(self, ctx: StepContext, name: str, node: S.Node, scope):
+        if name in ctx.nexts:
+            return ctx.nexts[name]
+        if name in ctx.computing:
+            cycle = " -> ".join(ctx.computing[ctx.computing.index(name):] + [name])
+            raise self.error(f"the steps read each other's next value ({cycle}): a step "
+                             f"reads {name}[t] or another state's next value", node.span)
+        rec = ctx.group[name]
+        ctx.computing.append(name)
+        inner = self._step_scope(rec, ctx, scope)
+        v = self._number(self.lower_expr(rec.step.value, inner, self._builder(),
+                                         rec.step.span), rec.step.value)
+        ctx.computing.pop()
+        want = A.shape_of(ctx.current[name])
+        if A.shape_of(v) != want:
+            raise self.error(f"the step of '{name}' has shape {A.shape_text(A.shape_of(v))}"
+                             f" but its start has shape {A.shape_text(want) or '(a scalar)'}",
+                             rec.step.value.span)
+        ctx.nexts[name] = v
+        return v
+
+    def _step_scope(self, rec: Recurrence, ctx: StepContext, scope):
+        from .lower import Scope
+        var = rec.step.ranges[0].var
+        locals_ = {k: v for k, v in scope.locals.items() if k not in scope.indices}
+        locals_[var] = ctx.index
+        return Scope(locals_, rec.limit, self.memo, scope.frame, scope.function,
+                     loops=ctx.loops, indices=frozenset({var}), recur=ctx)
+
+    def _start_values(self, group: dict[str, Recurrence], scope) -> dict[str, object]:
+        out = {}
+        for n, rec in group.items():
+            inner = self._frame_scope(rec.limit, scope)
+            out[n] = self._number(self.lower_expr(rec.start.value, inner, self._builder(),
+                                                  rec.start.span), rec.start.value)
+        return out
+
+    def _frame_scope(self, limit: int, scope):
+        """Where a recurrence's start and steps are evaluated: the frame of the use,
+        without the index variables of the loops around the use."""
+        from .lower import Scope
+        return Scope({k: v for k, v in scope.locals.items() if k not in scope.indices},
+                     limit, self.memo, scope.frame, scope.function,
+                     loops=self.levels[-1].loops)
+
+    def _recurrence_at(self, rec: Recurrence, k: int, scope):
+        """``name[k]`` for a constant k: the group stepped from its start to k, at the
+        level of the frame that reads it (not inside the loops around the read)."""
+        group = self._group(rec)
+        home = self._home(list(self._frame_values(scope)))
+        key = ("recur-at", tuple(sorted(group)), k, scope.frame, self.levels[home].loops)
+        if key in self.memo:
+            return self.memo[key][rec.name]
+        saved, self.levels = self.levels, self.levels[:home + 1]
+        try:
+            base = self._frame_scope(rec.limit, scope)
+            starts = self._start_values(group, base)
+            values = starts if k == rec.first else \
+                self._step_loop(group, starts, rec.first, k, base, None)
+        finally:
+            self.levels = saved
+        self.memo[key] = values
+        return values[rec.name]
+
+    def _frame_values(self, scope):
+        return (v for k, v in scope.locals.items() if k not in scope.indices)
+
+    def _step_loop(self, group: dict[str, Recurrence], starts: dict, first: int,
+                   stop: int, scope, history: dict[str, str] | None) -> dict:
+        """Step the group from index ``first`` to ``stop``; with ``history``, element t
+        of each state is also written to its buffer (row t - first)."""
+        names = list(group)
+        shapes = {n: A.shape_of(starts[n]) for n in names}
+        sizes = {n: len(A.flat(starts[n])) for n in names}
+        span = group[names[0]].step.span
+
+        def write_row(n: str, value, row: Affine) -> None:
+            b = self._builder()
+            for j, e in enumerate(A.flat(value)):
+                b.body.append(Write(history[n], row.scale(sizes[n]) + j, b.emit(e)))
+
+        if history is not None:
+            for n in names:
+                write_row(n, starts[n], Affine(0))
+
+        def step(index, current, loops) -> dict:
+            ctx = StepContext(index, group, current, {}, [], loops)
+            for n in names:
+                self._next_value(ctx, n, S.Node(span), scope)
+            if history is not None:
+                row = (Affine.of(index) if isinstance(index, sp.Symbol)
+                       else Affine(int(index))) + (1 - first)
+                for n in names:
+                    write_row(n, ctx.nexts[n], row)
+            return ctx.nexts
+
+        if stop - first <= UNROLL_ITERATIONS:
+            current = dict(starts)
+            for t in range(first, stop):
+                current = step(sp.Integer(t), current, self.levels[-1].loops +
+                               (("step", tuple(names), id(scope), t),))
+            return current
+
+        def body(inner, carry):
+            vals = carry([e for n in names for e in A.flat(starts[n])])
+            current, k = {}, 0
+            for n in names:
+                current[n] = _shaped(vals[k:k + sizes[n]], shapes[n])
+                k += sizes[n]
+            nexts = step(inner.locals["_t"], current, inner.loops)
+            return [e for n in names for e in A.flat(nexts[n])]
+
+        outs = self._loop(replace(scope, indices=frozenset()), "_t", Affine(first),
+                          Affine(stop), body, span)
+        result, k = {}, 0
+        for n in names:
+            result[n] = _shaped(outs[k:k + sizes[n]], shapes[n])
+            k += sizes[n]
+        return result
+
+    def _history(self, rec: Recurrence, scope) -> tuple[str, tuple[int, ...]]:
+        """A buffer holding every element of the recurrence (row k - first), written by
+        a loop at the level of the frame that reads it."""
+        group = self._group(rec)
+        home = self._home(list(self._frame_values(scope)))
+        key = ("history", tuple(sorted(group)), scope.frame, self.levels[home].loops)
+        if key not in self.memo:
+            saved, self.levels = self.levels, self.levels[:home + 1]
+            try:
+                base = self._frame_scope(rec.limit, scope)
+                starts = self._start_values(group, base)
+                names = {}
+                for n in group:
+                    size = len(A.flat(starts[n]))
+                    buf = f"_h{self._builder().fresh('_h').name[2:]}"
+                    self.buffers.append(Buffer(buf, (rec.last - rec.first + 1) * size))
+                    names[n] = buf
+                self._step_loop(group, starts, rec.first, rec.last, base, names)
+                self.memo[key] = {n: (names[n], A.shape_of(starts[n])) for n in group}
+            finally:
+                self.levels = saved
+        return self.memo[key][rec.name]
+
+    def _elementwise_value(self, name: str, entry, scope) -> np.ndarray:
+        """An array defined element by element, every element lowered (unrolled)."""
+        i, st = entry
+        key = ("elementwise", i, scope.frame, self.levels[-1].loops)
+        if key in self.memo:
+            return self.memo[key]
+        base = self._frame_scope(i, scope)
+        ranges = []
+        for r in st.ranges:
+            a, b = self._range(r, base)
+            if a.constant != 0 or b.constant is None:
+                raise self.error("an array defined element by element has ranges from 0 "
+                                 "to a constant", r.span)
+            ranges.append(b.constant)
+        self._fits(int(np.prod(ranges)), st)
+        out = np.empty(tuple(ranges), dtype=object)
+        for idx in np.ndindex(*ranges):
+            inner = base
+            for r, k in zip(st.ranges, idx):
+                inner = self._enter(inner, r.var, sp.Integer(k), ("element", i, idx))
+            v = self._number(self.lower_expr(st.value, inner, self._builder(), st.span),
+                             st.value)
+            if A.shape_of(v):
+                raise self.error(f"an element of '{name}' must be a scalar, got "
+                                 f"{self.describe(st.value, v)}", st.value.span)
+            out[idx] = v
+        self.memo[key] = out
+        return out
+
+
+def _shaped(vals: list, shape: tuple[int, ...]):
+    return vals[0] if not shape else np.array(vals, dtype=object).reshape(shape)
+
+
+def _var_of(ctx: StepContext) -> str:
+    rec = next(iter(ctx.group.values()))
+    return rec.step.ranges[0].var
+
+
+def _indexed_names(node: S.Node) -> set[str]:
+    """Names indexed anywhere in an expression (iteratively)."""
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, S.Index) and isinstance(n.base, S.Name):
+            out.add(n.base.id)
+        for f in ("left", "right", "operand", "base", "body", "value"):
+            c = getattr(n, f, None)
+            if isinstance(c, S.Node):
+                stack.append(c)
+        for f in ("args", "indices", "items"):
+            stack.extend(c for c in getattr(n, f, ()) or () if isinstance(c, S.Node))
+        if isinstance(n, S.Call):
+            stack.append(n.func)
+            stack.extend(k.value for k in n.keywords)
+    return out

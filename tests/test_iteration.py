@@ -1,0 +1,262 @@
+"""Iteration compiled as loops: recurrences, sums and products against the unrolled
+program (written out step by step in tests/iteration_cases.py, compiled separately), the
+shape of the compiled loops (their size does not grow with the trip count; the gradient
+of a loop is a loop), and the compile errors with their carets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from iteration_cases import all_cases, rnn_scalar, rnn_vector
+
+import chaincc
+import chaincc.iterate as iterate
+from chaincc.diagnostics import ChainccError
+from chaincc.ir import Assign, Loop, Read, Write, walk
+from chaincc.optimize import count_ops, op_count
+
+CASES = all_cases(20)
+
+
+@pytest.fixture
+def loops(monkeypatch):
+    """Every sum and recurrence compiled as a loop, however short."""
+    monkeypatch.setattr(iterate, "UNROLL_ITERATIONS", 0)
+
+
+def _close(a, b, tol: float = 1e-12) -> None:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert a.shape == b.shape
+    scale = np.maximum(1.0, np.abs(b))
+    assert np.all(np.abs(a - b) <= tol * scale), np.max(np.abs(a - b) / scale)
+
+
+def _compare(case, rng_seed: int = 1, batch: int = 0) -> None:
+    f = chaincc.compile(case.looped, name=f"{case.name}.txt")
+    g = chaincc.compile(case.unrolled, name=f"{case.name}_unrolled.txt")
+    rng = np.random.default_rng(rng_seed)
+    args = case.args(rng)
+    v1, g1 = f.value_and_grad(*args)
+    v2, g2 = g.value_and_grad(*args)
+    _close(v1, v2)
+    for a, b in zip(g1, g2):
+        _close(a, b)
+    if batch:
+        many = [case.args(rng) for _ in range(batch)]
+        stacked = [np.stack([np.asarray(m[k], dtype=float) for m in many])
+                   for k in range(len(many[0]))]
+        b1, b2 = f.value_and_grad(*stacked), g.value_and_grad(*stacked)
+        _close(b1[0], b2[0])
+        for a, b in zip(b1[1], b2[1]):
+            _close(a, b)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_loop_equals_unrolled_program(case, loops) -> None:
+    _compare(case, batch=7)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_default_threshold_equals_unrolled_program(case) -> None:
+    _compare(case, rng_seed=2)
+
+
+@pytest.mark.parametrize("T", [10, 1000])
+def test_rnn_gradients_equal_the_unrolled_program_at_10_and_1000(T: int) -> None:
+    _compare(rnn_scalar(T), rng_seed=T)
+    if T == 10:
+        _compare(rnn_vector(T), rng_seed=T)
+
+
+def _bptt(W, U, b, x):
+    """The 8-wide tanh RNN's loss and gradients, by hand in NumPy: backpropagation
+    through time written out (the unrolled chaincc program at T = 1,000 would exceed
+    chaincc's limit of scalar operations)."""
+    hs = [np.zeros(W.shape[0])]
+    for t in range(x.shape[0]):
+        hs.append(np.tanh(W @ hs[-1] + U @ x[t] + b))
+    loss = float(np.sum(hs[-1] ** 2))
+    hbar = 2 * hs[-1]
+    gW, gU, gb, gx = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b), np.zeros_like(x)
+    for t in range(x.shape[0] - 1, -1, -1):
+        abar = hbar * (1 - hs[t + 1] ** 2)
+        gW += np.outer(abar, hs[t])
+        gU += np.outer(abar, x[t])
+        gb += abar
+        gx[t] = U.T @ abar
+        hbar = W.T @ abar
+    return loss, (gW, gU, gb, gx)
+
+
+def test_vector_rnn_at_1000_steps_equals_backpropagation_through_time_by_hand() -> None:
+    case = rnn_vector(1000)
+    f = chaincc.compile(case.looped)
+    args = case.args(np.random.default_rng(11))
+    v1, g1 = f.value_and_grad(*args)
+    v2, g2 = _bptt(*args)
+    _close(v1, v2, 1e-11)
+    for a, b in zip(g1, g2):
+        _close(a, b, 1e-11)
+
+
+def _fused(src: str):
+    return chaincc.compile(src).compiled.fused
+
+
+def test_a_long_recurrence_is_one_loop_and_its_gradient_another() -> None:
+    forward = chaincc.compile(rnn_scalar(1000).looped).compiled.forward
+    loops = [s for s in forward.body if isinstance(s, Loop)]
+    assert len(loops) == 1 and loops[0].stop.constant == 1000
+    fused = _fused(rnn_scalar(1000).looped)
+    top = [s for s in fused.body if isinstance(s, Loop) and s.carries]
+    assert [lp.reverse for lp in top] == [False, True]
+    # the forward loop stores its state in a tape that the reverse loop reads back
+    tape = [b for b in fused.buffers if b.name.startswith("_tape")]
+    assert len(tape) == 1 and tape[0].size == 1000
+    assert any(isinstance(s, Write) and s.array == tape[0].name for s in top[0].body)
+    assert any(isinstance(s, Read) and s.array == tape[0].name for s in top[1].body)
+
+
+def test_program_size_does_not_grow_with_the_trip_count() -> None:
+    sizes = {T: (count_ops(_fused(rnn_scalar(T).looped)),
+                 count_ops(_fused(rnn_vector(T).looped)))
+             for T in (100, 1000, 1_000_000)}
+    assert sizes[100] == sizes[1000] == sizes[1_000_000]
+
+
+def test_a_million_steps_compile_and_run() -> None:
+    T = 1_000_000
+    f = chaincc.compile(rnn_scalar(T).looped)
+    x = np.random.default_rng(3).normal(size=T) * 0.1
+    v, (gw, gu, gx) = f.value_and_grad(0.5, 0.3, x)
+    # the last steps decide the value; check them by stepping in floats
+    h = 0.0
+    for t in range(T):
+        h = np.tanh(0.5 * h + 0.3 * x[t])
+    assert abs(v - h * h) <= 1e-12
+    assert gx.shape == (T,) and np.isfinite(gw) and np.isfinite(gu)
+    # the gradient of the last input, by hand
+    h_prev = np.tanh(0.5 * 0 + 0.3 * x[0]) if T == 1 else None
+    del h_prev
+    assert abs(gx[-1] - 2 * h * (1 - h * h) * 0.3) <= 1e-12
+
+
+def _ops(body) -> int:
+    return sum(op_count(s.expr) for s in walk(tuple(body)) if isinstance(s, Assign))
+
+
+@pytest.mark.parametrize("case", [rnn_scalar(50), rnn_vector(50)], ids=["scalar", "vector"])
+def test_cheap_gradient_bound_per_iteration(case) -> None:
+    """The reverse loop's body (the step recomputed and swept backwards) costs at most
+    3 × the step's forward operations + its parameters' count."""
+    fused = _fused(case.looped)
+    fwd, rev = [s for s in fused.body if isinstance(s, Loop) and s.carries][:2]
+    params = sum(p.size for p in fused.params if p.symbols)
+    assert _ops(rev.body) <= 3 * _ops(fwd.body) + params, (_ops(rev.body), _ops(fwd.body))
+
+
+def test_jacobian_and_vjp_through_a_loop(loops) -> None:
+    T = 30
+    looped = (f"T = {T}\nh[0] = [a, 0]\nh[t+1] = [cos(h[t][0]·w) + x[t], h[t][0]·h[t][1] + 1]"
+              "   for t = 0..T-1\nf(a, w, x[T]) = h[T]\n")
+    lines = ["h0 = [a, 0]"] + [f"h{t + 1} = [cos(h{t}[0]*w) + x[{t}], h{t}[0]*h{t}[1] + 1]"
+                               for t in range(T)]
+    unrolled = "\n".join(lines) + f"\nf(a, w, x[{T}]) = h{T}\n"
+    f, g = chaincc.compile(looped), chaincc.compile(unrolled)
+    rng = np.random.default_rng(5)
+    args = [0.3, 0.7, rng.normal(size=T) * 0.1]
+    _close(f(*args), g(*args))
+    for a, b in zip(f.jacobian(*args), g.jacobian(*args)):
+        _close(a, b)
+    cot = np.array([0.4, -1.3])
+    for a, b in zip(f.vjp(*args, cotangent=cot), g.vjp(*args, cotangent=cot)):
+        _close(a, b)
+
+
+def test_elementwise_definition_equals_written_out_convolution() -> None:
+    src = ("H = 6\nW = 5\ny[i, j] = Σ_{k=0}^{2} K[k]·x[i+k, j]   for i = 0..H-3, j = 0..W-1\n"
+           "conv(K[3], x[H,W]) = sum(y^2)\n")
+    terms = []
+    for i in range(4):
+        for j in range(5):
+            s = " + ".join(f"K[{k}]*x[{i + k},{j}]" for k in range(3))
+            terms.append(f"(0 + {s})^2")
+    unrolled = "conv(K[3], x[6,5]) = " + " + ".join(terms) + "\n"
+    f, g = chaincc.compile(src), chaincc.compile(unrolled)
+    rng = np.random.default_rng(6)
+    args = [rng.normal(size=3), rng.normal(size=(6, 5))]
+    v1, g1 = f.value_and_grad(*args)
+    v2, g2 = g.value_and_grad(*args)
+    _close(v1, v2)
+    for a, b in zip(g1, g2):
+        _close(a, b)
+
+
+def test_constant_reads_of_a_recurrence(loops) -> None:
+    src = ("T = 40\nh[0] = a\nh[t+1] = h[t]·0.9 + sin(h[t])   for t = 0..T-1\n"
+           "f(a) = h[0] + h[17]·2 + h[T]\n")
+    f = chaincc.compile(src)
+    h = [0.4]
+    for _ in range(40):
+        h.append(h[-1] * 0.9 + np.sin(h[-1]))
+    assert abs(f(0.4) - (h[0] + h[17] * 2 + h[40])) <= 1e-12
+
+
+ERRORS = [
+    # (source, line, col, words in the message)
+    ("T = 10\nh[0] = 0\nh[t+1] = h[t] + x[t+1]   for t = 0..T-1\nf(x[T]) = h[T]\n",
+     3, 19, "out of range"),
+    ("T = 10\nh[0] = 0\nh[t+1] = h[t+1] + x[t]   for t = 0..T-1\nf(x[T]) = h[T]\n",
+     3, 10, "step"),
+    ("T = 10\nh[0] = 0\nh[t+1] = h[t] + x[t]   for t = 0..T-1\nf(x[T]) = h[T+1]\n",
+     4, 13, "out of range"),
+    ("T = 10\nh[0] = 0\nh[t+1] = h[t] + x[t]   for t = 1..T-1\nf(x[T]) = h[T]\n",
+     3, 32, "continue the start"),
+    ("n = 5\nf(x[n]) = sum(x[i] for i = 0..n)\n", 2, 17, "out of range"),
+    ("n = 5\nf(x[n]) = sum(x[i] for i = 0..n-1) + i\n", 2, 38, "unknown name 'i'"),
+    ("n = 5\nf(x[n]) = sum(x[i/2] for i = 0..n-1)\n", 2, 17, "integer"),
+    ("T = 100\nh[0] = 0\nh[t+1] = h[t] + x[t]   for t = 0..T-1\nf(x[T]) = h\n",
+     4, 11, "recurrence"),
+    ("T = 5000\nf(x[T]) = sum(x)\n", 2, 15, "element by element"),
+]
+
+
+@pytest.mark.parametrize(("src", "line", "col", "words"), ERRORS)
+def test_iteration_errors_point_at_the_cause(src: str, line: int, col: int,
+                                             words: str) -> None:
+    with pytest.raises(ChainccError) as info:
+        chaincc.compile(src, name="bad.txt")
+    err = info.value
+    assert (err.line, err.col) == (line, col), str(err)
+    assert words in err.message, str(err)
+    assert "^" in str(err)
+
+
+# (the unrolled 8-wide RNN's and LSTM's Hessians take minutes by reverse-over-reverse)
+SECOND = [c for c in all_cases(8) if c.name in ("rnn_scalar_8", "history_sum_8",
+                                                "sum_in_step_8", "index_arithmetic_8",
+                                                "nested_sum_5")]
+
+
+@pytest.mark.parametrize("case", SECOND, ids=[c.name for c in SECOND])
+def test_hvp_hessian_jvp_and_forward_jacobian_through_loops(case, loops) -> None:
+    """Forward mode through the loops (jvp, forward Jacobian), and forward-over-reverse
+    (the Hessian-vector product, the Hessian column by column), against the unrolled
+    program's reverse-over-reverse."""
+    f = chaincc.compile(case.looped, name=f"{case.name}.txt")
+    g = chaincc.compile(case.unrolled, name=f"{case.name}_unrolled.txt")
+    rng = np.random.default_rng(4)
+    args = case.args(rng)
+    d = rng.normal(size=sum(np.size(a) for a in args))
+    for a, b in zip(f.hvp(*args, direction=d), g.hvp(*args, direction=d)):
+        _close(a, b, 1e-11)
+    _close(f.hessian(*args), g.hessian(*args), 1e-11)
+    for a, b in zip(f.jvp(*args, tangents=d), g.jvp(*args, tangents=d)):
+        _close(a, b)
+    for a, b in zip(f.jacobian(*args, mode="forward"), g.jacobian(*args, mode="forward")):
+        _close(a, b)
+    # the Hessian's program is one loop over its columns, whatever the parameter count
+    hess = chaincc.compile(case.looped).compiled
+    from chaincc.adjoint import hessian
+    prog = hessian(hess.fused)
+    assert [type(s).__name__ for s in prog.body if isinstance(s, Loop)] == ["Loop"]
