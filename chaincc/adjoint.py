@@ -17,13 +17,16 @@ import sympy as sp
 from . import progress
 from .adjoint_loops import Arrays, max_trips, recomputed, replace_statement, tape_loop
 from .arith import total
-from .functions import Maximum, Minimum, Relu, Sigmoid, Where, as_float, relation
+from .functions import Maximum, Minimum, Relu, Sigmoid, Where, as_float, from_float, relation
 from .ir import Affine, Assign, Buffer, Carry, Loop, Output, Param, Program, Read, Write, walk
 from .logic import Not, Or, conjunction
 from .optimize import Builder, program
 from .rules import contributions
 
 Seeds = list[tuple[sp.Basic, sp.Expr]]
+
+# A fixed point's adjoint system is solved to this change relative to 1 + |λ|
+FIXPOINT_ADJOINT_TOL = from_float(1e-13)
 
 
 class _Adjoint:
@@ -141,6 +144,9 @@ class _Sweep:
         mask, a, _ = entry.gather(builder)
         if a == 0:
             return
+        if not stmt.expr.args:      # a value under another name
+            self.push(pending, stmt.expr, mask, a)
+            return
         picks = selection(stmt.expr)
         if picks is not None:
             # where, max and min select: each argument gets the whole adjoint where it
@@ -182,9 +188,150 @@ class _Sweep:
         builder.body.append(Write(adj[0], at, sp.Integer(0)))
         self.push(pending, stmt.value, None, t)
 
+    def fixpoint(self, loop: Loop, builder: Builder, pending: dict) -> None:
+        """A fixed point z* = Φ(z*, θ) by the implicit function theorem: λ solves
+        λ = z̄ + (∂Φ/∂z)ᵀ λ at z* (a loop iterating that until it converges, NaN where it
+        does not), and θ gets (∂Φ/∂θ)ᵀ λ. The start gets nothing: z* does not depend
+        on it."""
+        seeds = {c.out: pending.pop(c.out) for c in loop.carries if c.out in pending}
+        if not seeds:
+            return
+        zbar = [seeds[c.out].total(builder) if c.out in seeds else sp.Integer(0)
+                for c in loop.carries]
+        at_solution = tuple(Assign(c.var, c.out) for c in loop.carries)
+        rb = Builder(parent=builder)
+        rb.preload(at_solution + loop.body)
+        lams = [builder.fresh("_c") for _ in loop.carries]
+        inner: dict[sp.Basic, _Adjoint] = {}
+        for c, lam in zip(loop.carries, lams):
+            self.push(inner, c.next, None, lam)
+        self.block(loop.body, rb, inner)
+        nexts = []
+        for c, zb in zip(loop.carries, zbar):
+            entry = inner.pop(c.var, None)
+            jt = entry.total(rb) if entry is not None else sp.Integer(0)
+            nexts.append(rb.emit(total([zb, jt])))
+        # (the shared values' adjoints are taken once, at the solution: below)
+        oks = []
+        for lam, nxt in zip(lams, nexts):
+            change = rb.emit(sp.Abs(rb.emit(total([nxt, -lam]))))
+            bound = rb.emit(FIXPOINT_ADJOINT_TOL * rb.emit(1 + rb.emit(sp.Abs(lam))))
+            oks.append(relation(sp.Le, change, bound))
+        done = rb.emit(sp.And(*oks)) if len(oks) > 1 else rb.emit(oks[0])
+        flag = builder.fresh("_c")
+        carries = [Carry(lam, zb, nxt, builder.fresh("_o"))
+                   for lam, zb, nxt in zip(lams, zbar, nexts)]
+        carries.append(Carry(flag, sp.Integer(0), rb.emit(Where(done, 1, 0)),
+                             builder.fresh("_o")))
+        builder.body.append(Loop(builder.fresh("_i"), Affine(0), loop.stop, tuple(carries),
+                                 tuple(rb.body), False, done))
+        # NaN unless both the adjoint system and the fixed point itself converged (a
+        # fixed-point loop's last carried value is its convergence flag: iterate.py)
+        good = builder.emit(sp.And(relation(sp.Gt, carries[-1].out, sp.Rational(1, 2)),
+                                   relation(sp.Gt, loop.carries[-1].out, sp.Rational(1, 2))))
+        solved = [builder.emit(Where(good, c.out, sp.nan)) for c in carries[:-1]]
+        # θ's adjoint: (∂Φ/∂θ)ᵀ λ at the solution
+        builder.preload(at_solution + loop.body)
+        last: dict[sp.Basic, _Adjoint] = {}
+        for c, lam in zip(loop.carries, solved):
+            self.push(last, c.next, None, lam)
+        self.block(loop.body, builder, last)
+        for c in loop.carries:
+            last.pop(c.var, None)
+        for sym, entry in last.items():
+            self.push(pending, sym, None, entry.total(builder))
+
+    def checkpointed(self, loop: Loop, builder: Builder, pending: dict, trips: int) -> None:
+        """A long loop's reverse with O(√n) memory: the forward loop runs as segments of
+        k ≈ √n iterations, storing the carried values only at each segment's start (a
+        checkpoint), then a tail of the n mod k iterations left; the reverse sweeps the
+        tail, then each segment backwards: its iterations recomputed from the checkpoint
+        (storing their carried values in a tape of k rows), then reversed from that
+        tape. It costs one more run of the forward iterations."""
+        n = len(loop.carries)
+        k = max(2, math.isqrt(trips - 1) + 1)
+        segments, start = trips // k, loop.start.const
+        ckpt = f"_ckpt{builder.fresh('_ckpt').name[5:]}"
+        assert self.arrays is not None
+        self.arrays.buffers.append(Buffer(ckpt, max(1, segments * n)))
+        self.arrays.sizes[ckpt] = max(1, segments * n)
+        s = builder.fresh("_i")
+        self.ranges[s] = (0, max(0, segments - 1))
+        self.arrays.indices.add(s)
+        first = Affine(start) + Affine.of(s).scale(k)
+        segvars = [builder.fresh("_c") for _ in loop.carries]
+        mids = [builder.fresh("_o") for _ in loop.carries]
+        inner = Loop(loop.index, first, first + k,
+                     tuple(Carry(c.var, v, c.next, m)
+                           for c, v, m in zip(loop.carries, segvars, mids)), loop.body)
+        writes = tuple(Write(ckpt, Affine.of(s).scale(n) + j, v) for j, v in enumerate(segvars))
+        segouts = [builder.fresh("_o") for _ in loop.carries]
+        seg = Loop(s, Affine(0), Affine(segments),
+                   tuple(Carry(v, c.init, m, o)
+                         for v, c, m, o in zip(segvars, loop.carries, mids, segouts)),
+                   writes + (inner,))
+        tail = Loop(loop.index, Affine(start + segments * k), loop.stop,
+                    tuple(Carry(c.var, o, c.next, c.out)
+                          for c, o in zip(loop.carries, segouts)), loop.body)
+        at = next(i for i, st in enumerate(builder.body) if st is loop)
+        builder.body[at:at + 1] = [seg, tail]
+        self.loop(tail, builder, pending)
+        written = self.arrays is not None and any(
+            isinstance(st, Write) and self.arrays.existing(st.array) is not None
+            for st in walk(loop.body))
+        seeds = {o: pending.pop(o) for o in segouts if o in pending}
+        if not seeds and not written:
+            return
+        inits = [seeds[o].total(builder) if o in seeds else sp.Integer(0) for o in segouts]
+        rb = Builder(parent=builder)
+        restored = [rb.fresh("_r") for _ in loop.carries]
+        for j, r in enumerate(restored):
+            rb.body.append(Read(r, ckpt, Affine.of(s).scale(n) + j))
+        outs = [rb.fresh("_o") for _ in loop.carries]
+        again = Loop(loop.index, first, first + k,
+                     tuple(Carry(c.var, r, c.next, o)
+                           for c, r, o in zip(loop.carries, restored, outs)), loop.body)
+        rb.body.append(again)
+        bars = [builder.fresh("_c") for _ in loop.carries]
+        within: dict[sp.Basic, _Adjoint] = {}
+        for o, bar in zip(outs, bars):
+            self.push(within, o, None, bar)
+        self.loop(again, rb, within)
+        nexts = []
+        for r in restored:
+            entry = within.pop(r, None)
+            nexts.append(entry.total(rb) if entry is not None else sp.Integer(0))
+        carries = [Carry(bar, init, rb.emit(nxt), builder.fresh("_o"))
+                   for bar, init, nxt in zip(bars, inits, nexts)]
+        shared = []
+        for sym, entry in list(within.items()):
+            a = entry.total(rb)
+            if a == 0:
+                continue
+            acc = builder.fresh("_c")
+            carries.append(Carry(acc, sp.Integer(0), rb.emit(total([acc, a])),
+                                 builder.fresh("_o")))
+            shared.append(sym)
+        builder.body.append(Loop(s, Affine(0), Affine(segments), tuple(carries),
+                                 tuple(rb.body), reverse=True))
+        for c, carry in zip(loop.carries, carries):
+            self.push(pending, c.init, None, carry.out)
+        for sym, carry in zip(shared, carries[n:]):
+            self.push(pending, sym, None, carry.out)
+
     def loop(self, loop: Loop, builder: Builder, pending: dict) -> None:
         """The reverse loop of a forward loop (see adjoint_loops)."""
         assert not loop.reverse, "forward programs loop forwards"
+        if loop.until is not None:
+            self.fixpoint(loop, builder, pending)
+            return
+        trips = self.bounds(loop.stop)[1] - self.bounds(loop.start)[0]
+        from .iterate import CHECKPOINT_ELEMENTS
+        if loop.carries and loop.start.constant is not None and \
+                loop.stop.constant is not None and \
+                trips * len(loop.carries) > CHECKPOINT_ELEMENTS and trips >= 4:
+            self.checkpointed(loop, builder, pending, trips)
+            return
         seeds = {c.out: pending.pop(c.out) for c in loop.carries if c.out in pending}
         written = self.arrays is not None and any(
             isinstance(s, Write) and self.arrays.existing(s.array) is not None

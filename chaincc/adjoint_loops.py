@@ -89,7 +89,7 @@ def body_reads(loop: Loop) -> set[sp.Basic]:
     """What a loop's body reads from outside the loop (not its carried values' inits)."""
     bare = Loop(loop.index, Affine(0), Affine(0),
                 tuple(Carry(c.var, sp.Integer(0), c.next, c.out) for c in loop.carries),
-                loop.body)
+                loop.body, False, loop.until)
     return uses(bare)
 
 
@@ -99,13 +99,12 @@ def tape_loop(loop: Loop, tape: str) -> Loop:
     row = (Affine.of(loop.index) + loop.start.scale(-1)).scale(n)
     writes = tuple(Write(tape, row + k, c.var) for k, c in enumerate(loop.carries))
     return Loop(loop.index, loop.start, loop.stop, loop.carries, writes + loop.body,
-                loop.reverse)
+                loop.reverse, loop.until)
 
 
 def max_trips(loop: Loop, bounds) -> int:
-    lo_start, _ = bounds(loop.start)
-    _, hi_stop = bounds(loop.stop)
-    return max(0, hi_stop - lo_start)
+    """The most iterations the loop runs, over the values of the indices around it."""
+    return max(0, bounds(loop.stop + loop.start.scale(-1))[1])
 
 
 def replace_statement(body: list[Statement], old: Statement, new: Statement) -> None:

@@ -62,6 +62,8 @@ BUILTINS.update({
     "transpose": Builtin("transpose", 1, 1, "transpose"),
     # zeros(n), ones(m, n): arrays of a shape given by integers (sizes or numbers)
     "zeros": Builtin("zeros", 1, None, "fill", lambda: sp.Integer(0)),
+    # fixpoint(z -> body, start, tol=, maxiter=): lowered by iterate.IterationLowering
+    "fixpoint": Builtin("fixpoint", 2, 2, "fixpoint"),
     "ones": Builtin("ones", 1, None, "fill", lambda: sp.Integer(1)),
 })
 

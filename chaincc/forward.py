@@ -35,6 +35,10 @@ def _sweep(fwd: Program, builder: Builder, seeds: dict[sp.Basic, sp.Expr]
 def tangent_statement(stmt: Assign, builder: Builder, dot: dict) -> None:
     """Add ``stmt``'s tangent to ``dot`` (when an argument has one)."""
     e = stmt.expr
+    if not e.args:             # a value under another name (a fixed point's solution)
+        if e in dot:
+            dot[stmt.target] = dot[e]
+        return
     if isinstance(e, (Relational, BooleanFunction)) or dot.keys().isdisjoint(
             e.free_symbols):
         return

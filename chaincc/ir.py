@@ -105,7 +105,12 @@ class Carry:
 
 @dataclass(frozen=True)
 class Loop:
-    """``for index = start .. stop-1`` (``reverse``: from stop-1 down to start)."""
+    """``for index = start .. stop-1`` (``reverse``: from stop-1 down to start).
+
+    ``until``: a boolean the body computes; when it holds at the end of an iteration
+    (after the carried values took their next values), the loop ends there. A loop with
+    ``until`` computes a fixed point: its carried values' derivatives are those of the
+    solution (the implicit function theorem), not of the iterations."""
 
     index: sp.Symbol
     start: Affine
@@ -113,6 +118,7 @@ class Loop:
     carries: tuple[Carry, ...]
     body: tuple[Statement, ...]
     reverse: bool = False
+    until: sp.Basic | None = None
 
 
 Statement = Assign | Read | Write | Loop
@@ -199,8 +205,9 @@ def statement_lines(body: tuple[Statement, ...], indent: str) -> list[str]:
                 carries = ", ".join(f"{c.var} = {expr_text(c.init)} -> {expr_text(c.next)}"
                                     f" -> {c.out}" for c in s.carries)
                 way = "down " if s.reverse else ""
+                until = f" until {expr_text(s.until)}" if s.until is not None else ""
                 todo.append(("line", f"{ind}for {s.index} = {s.start.text()} .. "
-                                     f"{s.stop.text()} - 1 {way}carry({carries}):"))
+                                     f"{s.stop.text()} - 1 {way}carry({carries}){until}:"))
                 todo.append(("stmts", (s.body, ind + "  ")))
         stack.extend(reversed(todo))
     return out
@@ -251,6 +258,8 @@ def uses(s: Statement) -> set[sp.Basic]:
                 inner |= c.init.free_symbols | c.next.free_symbols
     for c in s.carries:
         inner |= c.next.free_symbols
+    if s.until is not None:
+        inner |= s.until.free_symbols
     return used | (inner - defined(s.body) - {s.index} - {c.var for c in s.carries})
 
 

@@ -23,6 +23,7 @@ import sympy as sp
 from . import arrays as A
 from . import syntax as S
 from .arith import binary
+from .functions import Where, from_float, relation
 from .ir import Affine, Buffer, Carry, Loop, Read, Write
 from .optimize import Builder
 from .source import Span
@@ -32,9 +33,25 @@ from .source import Span
 UNROLL_ITERATIONS = 16
 # Loops nest at most this deep (each level lowers its body with one Python frame).
 MAX_LOOP_DEPTH = 24
+# fixpoint's defaults: the largest change of an element relative to 1 + |z|, and the
+# iterations allowed
+FIXPOINT_TOL = 1e-12
+FIXPOINT_MAXITER = 1000
+# A loop whose tape (its carried values times its iterations, per point) would exceed
+# this many elements stores them only every √n iterations and recomputes the rest in the
+# reverse sweep (checkpointing: adjoint_loops.py)
+CHECKPOINT_ELEMENTS = 1 << 16
 # An array parameter of more elements than this is not scalarised: it is read element
 # by element (``x[t]`` inside a loop), never as a whole.
 SCALARISE_ELEMENTS = 4096
+_DEFAULTS = (UNROLL_ITERATIONS, CHECKPOINT_ELEMENTS)
+
+
+def settings() -> str:
+    """How loops are compiled, where it differs from the defaults (tests change it): part
+    of the disk cache's key, so kernels made under other settings are not reused."""
+    now = (UNROLL_ITERATIONS, CHECKPOINT_ELEMENTS)
+    return "" if now == _DEFAULTS else f"loops:{now}"
 
 
 @dataclass(frozen=True)
@@ -208,11 +225,13 @@ class IterationLowering:
         return start, stop
 
     # -- loops -----------------------------------------------------------------------------
-    def _loop(self, scope, var: str, start: Affine, stop: Affine, body, span: Span) -> list:
+    def _loop(self, scope, var: str, start: Affine, stop: Affine, body, span: Span,
+              until: list | None = None) -> list:
         """Emit a loop over ``var`` = start..stop-1. ``body(inner_scope, carry)`` lowers
         one iteration into the current builder; it calls ``carry(inits)`` for the values
         it carries (operands before the loop; it gets their symbols in the body) and
-        returns their next values. Returns the values after the loop."""
+        returns their next values. Returns the values after the loop. ``until``: a list
+        the body appends the loop's exit condition to (see ``ir.Loop``)."""
         self._check_depth(span)
         outer = self._builder()
         index = outer.fresh("_i")
@@ -239,7 +258,9 @@ class IterationLowering:
         assert len(nexts) == len(carried)
         outs = [outer.fresh("_o") for _ in carried]
         carries = tuple(Carry(v, i, n, o) for (v, i), n, o in zip(carried, nexts, outs))
-        outer.body.append(Loop(index, start, stop, carries, tuple(inner.body)))
+        stop_when = inner.emit(until[0]) if until else None
+        outer.body.append(Loop(index, start, stop, carries, tuple(inner.body), False,
+                               stop_when))
         return outs
 
     def _trips(self, start: Affine, stop: Affine) -> int | None:
@@ -310,6 +331,81 @@ class IterationLowering:
 
         outs = self._loop(scope, r.var, start, stop, body, node.span)
         return outs[0] if not shape[0] else np.array(outs, dtype=object).reshape(shape[0])
+
+    # -- fixed points -----------------------------------------------------------------------
+    def _fixpoint(self, node: S.Call, scope):
+        """``fixpoint(z -> body, start, tol=, maxiter=)``: a loop of at most maxiter
+        iterations that ends when no element changed by more than tol·(1 + |z|); the
+        value is NaN where it did not (never a wrong answer). Its derivative is the
+        solution's (the adjoint sweep solves the implicit function theorem's system;
+        adjoint.py), not that of the iterations."""
+        if len(node.args) != 2 or not isinstance(node.args[0], S.Lambda):
+            raise self.error("fixpoint takes a function and a start: fixpoint(z -> Φ(z), "
+                             "start, tol=1e-12, maxiter=1000)", node.span)
+        lam, start_node = node.args
+        assert isinstance(lam, S.Lambda)
+        tol, maxiter = FIXPOINT_TOL, FIXPOINT_MAXITER
+        for kw in node.keywords:
+            if kw.name == "tol":
+                v = self._constant_number(kw.value, scope)
+                if v is None or not (0 < v < 1):
+                    raise self.error("tol must be a number between 0 and 1", kw.value.span)
+                tol = v
+            elif kw.name == "maxiter":
+                a = self._affine(kw.value, scope)
+                if a is None or a.constant is None or not 1 <= a.constant <= 10**9:
+                    raise self.error("maxiter must be an integer from 1 to 1,000,000,000",
+                                     kw.value.span)
+                maxiter = a.constant
+            else:
+                raise self.error(f"fixpoint takes no keyword argument '{kw.name}' (its "
+                                 "keyword arguments are tol= and maxiter=)", kw.span)
+        start = self._number(self.lower_expr(start_node, scope, self._builder(),
+                                             start_node.span), start_node)
+        shape = A.shape_of(start)
+        flat = list(A.flat(start))
+        until: list = []
+
+        def body(inner, carry):
+            zs = carry(flat)
+            flag = carry([sp.Integer(0)])[0]
+            del flag
+            z = _shaped(zs, shape)
+            locals_ = dict(inner.locals)
+            locals_[lam.param] = z
+            sc = replace(inner, locals=locals_, indices=inner.indices - {lam.param})
+            nxt = self._number(self.lower_expr(lam.body, sc, self._builder(), lam.span),
+                               lam.body)
+            if A.shape_of(nxt) != shape:
+                raise self.error(f"the function's value has shape "
+                                 f"{A.shape_text(A.shape_of(nxt)) or '(a scalar)'} but the "
+                                 f"start has shape {A.shape_text(shape) or '(a scalar)'}",
+                                 lam.body.span)
+            emit = self._builder().emit
+            nexts = list(A.flat(nxt))
+            oks = []
+            for zk, nk in zip(zs, nexts):
+                change = emit(sp.Abs(emit(binary("-", nk, zk))))
+                bound = emit(binary("*", from_float(tol), emit(binary("+", sp.Integer(1),
+                                                                     emit(sp.Abs(zk))))))
+                oks.append(relation(sp.Le, change, bound))
+            done = emit(sp.And(*oks)) if len(oks) > 1 else emit(oks[0])
+            until.append(done)
+            # the last carried value: 1 once converged (adjoint.py's fixpoint reads it)
+            return nexts + [Where(done, 1, 0)]
+
+        outs = self._loop(scope, "_k", Affine(0), Affine(maxiter), body, node.span, until)
+        ok = outs[-1]
+        good = self._builder().emit(relation(sp.Gt, ok, sp.Rational(1, 2)))
+        emit = self._builder().emit
+        vals = [emit(Where(good, o, sp.nan)) for o in outs[:-1]]
+        return _shaped(vals, shape)
+
+    def _constant_number(self, node: S.Node, scope) -> float | None:
+        v = self.lower_expr(node, scope, self._builder(), node.span)
+        if isinstance(v, sp.Expr) and v.is_number:
+            return float(v)
+        return None
 
     # -- indexing with loop indices ----------------------------------------------------------
     def _special_index(self, node: S.Index, scope, values: list) -> bool:

@@ -307,6 +307,9 @@ class Lowerer(IterationLowering):
             values.append(_number(node))
         elif isinstance(node, S.Name):
             self._eval_name(node, scope, tasks, values)
+        elif isinstance(node, S.Call) and node.func.id == "fixpoint" and \
+                self._kind("fixpoint", scope) == ("builtin", BUILTINS["fixpoint"]):
+            values.append(self._fixpoint(node, scope))
         elif isinstance(node, S.Call):
             self._eval_call(node, scope, tasks, values)
         elif isinstance(node, (S.Binary, S.Compare, S.BoolOp)):

@@ -175,7 +175,10 @@ def prune(body: list[Statement] | tuple[Statement, ...], live: set[sp.Basic]
             if not writes and not any(c.out in live for c in a.carries):
                 continue
             inner = {c.next for c in a.carries if isinstance(c.next, sp.Symbol)}
-            loop = Loop(a.index, a.start, a.stop, a.carries, prune(a.body, inner), a.reverse)
+            if a.until is not None:
+                inner |= a.until.free_symbols
+            loop = Loop(a.index, a.start, a.stop, a.carries, prune(a.body, inner), a.reverse,
+                        a.until)
             kept.append(loop)
             live |= uses(loop)
     kept.reverse()

@@ -29,7 +29,7 @@ def _kernel_text(src_name: str, compiled: list[Compiled], index: int) -> str:
                                 [(c.forward, k), (c.fused, f"{k}_value_and_grad")])
 
 
-_DETAIL = ("statements", "selections", "op_counts")
+_DETAIL = ("statements", "selections", "depths", "op_counts")
 
 
 class Unit:
@@ -51,9 +51,13 @@ class Unit:
     @staticmethod
     def cache_key(source: Source) -> str:
         """The disk cache's key for a source: its name and text, the chaincc package's
-        code, the cache format and the Numba and llvmlite versions."""
+        code, the cache format, the Numba and llvmlite versions, and how loops are
+        compiled where that was changed from the defaults (``iterate.settings``)."""
+        import sys
+        iterate = sys.modules.get("chaincc.iterate")    # (not imported: the defaults)
+        loops = iterate.settings() if iterate is not None else ""
         return cache.digest(*cache.versions(), cache.package_digest(), source.name,
-                            source.text, source.syntax)
+                            source.text, source.syntax, *([loops] if loops else []))
 
     @classmethod
     def build(cls, source: Source) -> Unit:
@@ -100,7 +104,8 @@ class Unit:
         return self._compiled
 
     def detail(self, index: int) -> dict:
-        """Function ``index``'s statement and operation counts: from the disk cache's
+        """Function ``index``'s statement and operation counts (and how deep its loops
+        nest): from the disk cache's
         metadata when a process made them before, else from its fused program (then
         written back to the metadata). The key of its Numba scalar kernel module is added
         when that module is first made (``scalar_module``): the LLVM kernels need none."""
@@ -111,10 +116,13 @@ class Unit:
             info = self.meta["functions"][index]
             if all(k in info for k in _DETAIL):
                 return info
+            from .backends.numba_cpu import loop_depth, statement_count
             from .optimize import count_selections
             c = self.compiled[index]
-            info = {**info, "statements": [len(c.forward.body), len(c.fused.body)],
+            info = {**info,
+                    "statements": [statement_count(c.forward), statement_count(c.fused)],
                     "selections": [count_selections(c.forward), count_selections(c.fused)],
+                    "depths": [loop_depth(c.forward), loop_depth(c.fused)],
                     "op_counts": c.op_counts()}
             self._publish(index, info)
             return info

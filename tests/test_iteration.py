@@ -260,3 +260,140 @@ def test_hvp_hessian_jvp_and_forward_jacobian_through_loops(case, loops) -> None
     from chaincc.adjoint import hessian
     prog = hessian(hess.fused)
     assert [type(s).__name__ for s in prog.body if isinstance(s, Loop)] == ["Loop"]
+
+
+# -- the seed texts' models ------------------------------------------------------------
+
+SAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "samples"
+
+
+def _reference_close(name: str, args: list, value: float) -> None:
+    """The compiled gradient against the reference interpreter's (dual numbers at high
+    precision, walking the syntax tree: no code shared with the compiler's loops)."""
+    from chaincc import reference
+    text = (SAMPLES / f"{name}.txt").read_text()
+    f = chaincc.compile(SAMPLES / f"{name}.txt")
+    v, grads = f.value_and_grad(*args)
+    rv, rg = reference.evaluate(text, args)
+    _close(v, value, 1e-12)
+    _close(v, rv, 1e-12)
+    for g, p in zip(grads, f.params):
+        _close(g, rg[p], 1e-11)
+
+
+def test_depthwise_separable_sample() -> None:
+    rng = np.random.default_rng(7)
+    D, P, bias = rng.normal(size=(3, 3, 3)), rng.normal(size=(4, 3)), rng.normal(size=4)
+    x, y = rng.normal(size=(3, 8, 8)), rng.normal(size=(4, 6, 6))
+    d = np.zeros((3, 6, 6))
+    for c in range(3):
+        for i in range(6):
+            for j in range(6):
+                d[c, i, j] = np.sum(D[c] * x[c, i:i + 3, j:j + 3])
+    p = np.maximum(np.einsum("kc,cij->kij", P, d) + bias[:, None, None], 0)
+    _reference_close("depthwise_separable", [D, P, bias, x, y],
+                     float(np.sum((p - y) ** 2) / 2))
+
+
+def test_hypernetwork_sample() -> None:
+    rng = np.random.default_rng(8)
+    A, a, e = rng.normal(size=(6, 4)), rng.normal(size=6), rng.normal(size=4)
+    x, y = rng.normal(size=3), rng.normal(size=2)
+    Wt = np.tanh(A @ e + a).reshape(2, 3)
+    _reference_close("hypernetwork", [A, a, e, x, y],
+                     float(np.sum((np.tanh(Wt @ x) - y) ** 2) / 2))
+
+
+def _implicit(W, U, b, x, y):
+    z = np.zeros(4)
+    for _ in range(2000):
+        z = np.tanh(W @ z / (1 + np.linalg.norm(W)) + U @ x + b)
+    return float(np.sum((z - y) ** 2) / 2)
+
+
+def test_implicit_layer_sample_against_finite_differences_of_the_solution() -> None:
+    rng = np.random.default_rng(9)
+    args = [rng.normal(size=(4, 4)), rng.normal(size=(4, 3)), rng.normal(size=4),
+            rng.normal(size=3), rng.normal(size=4)]
+    f = chaincc.compile(SAMPLES / "implicit_layer.txt")
+    v, grads = f.value_and_grad(*args)
+    _close(v, _implicit(*args), 1e-12)
+    h = 1e-6
+    for k, g in enumerate(grads):
+        fd = np.zeros(np.shape(args[k]))
+        for idx in np.ndindex(fd.shape):
+            up = [np.array(a, dtype=float) for a in args]
+            dn = [np.array(a, dtype=float) for a in args]
+            up[k][idx] += h
+            dn[k][idx] -= h
+            fd[idx] = (_implicit(*up) - _implicit(*dn)) / (2 * h)
+        assert np.max(np.abs(g - fd)) <= 1e-7, (k, np.max(np.abs(g - fd)))
+    _reference_close("implicit_layer", args, v)
+
+
+def test_fixed_point_with_a_closed_form() -> None:
+    """z = a·z + b has z* = b / (1 − a): dz*/da = b / (1 − a)², dz*/db = 1 / (1 − a);
+    the gradient comes from the implicit function theorem, the same at any start."""
+    for start in ("0", "5"):
+        f = chaincc.compile(f"f(a, b) = fixpoint(z -> a·z + b, {start})\n")
+        a, b = 0.6, 1.7
+        v, (ga, gb) = f.value_and_grad(a, b)
+        _close(v, b / (1 - a), 1e-11)
+        _close(ga, b / (1 - a) ** 2, 1e-10)
+        _close(gb, 1 / (1 - a), 1e-10)
+        _close(f.hessian(a, b), [[2 * b / (1 - a) ** 3, 1 / (1 - a) ** 2],
+                                 [1 / (1 - a) ** 2, 0]], 1e-9)
+
+
+def test_a_fixed_point_that_does_not_converge_is_nan_not_a_wrong_answer() -> None:
+    f = chaincc.compile("f(a) = fixpoint(z -> a·z + 1, 0, maxiter=50)\n")
+    assert np.isnan(f(1.5))               # diverges
+    v, g = f.value_and_grad(1.5)
+    assert np.isnan(v) and np.isnan(g[0])
+    assert abs(f(0.5) - 2.0) <= 1e-11     # converges (to tol = 1e-12 relative)
+    slow = chaincc.compile("f(a) = fixpoint(z -> a·z + 1, 0, maxiter=5)\n")
+    assert np.isnan(slow(0.9))            # would converge, but not in 5 iterations
+
+
+def test_fixed_point_errors() -> None:
+    for src, col, words in [
+        ("f(a) = fixpoint(a, 0)\n", 8, "fixpoint takes a function"),
+        ("f(a) = fixpoint(z -> a·z, 0, tol=2)\n", 34, "tol"),
+        ("f(a) = fixpoint(z -> a·z, 0, maxiter=0.5)\n", 38, "maxiter"),
+        ("f(a) = fixpoint(z -> [a, z], 0)\n", 22, "shape"),
+        ("f(a) = fixpoint(z -> a·z, 0, tolerance=1)\n", 30, "no keyword argument"),
+    ]:
+        with pytest.raises(ChainccError) as info:
+            chaincc.compile(src, name="bad.txt")
+        assert (info.value.line, info.value.col) == (1, col), str(info.value)
+        assert words in info.value.message, str(info.value)
+
+
+# -- checkpointing -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", all_cases(37), ids=[c.name for c in all_cases(37)])
+def test_checkpointed_gradient_equals_the_unrolled_program(case, monkeypatch) -> None:
+    """Every loop checkpointed (segments of ⌈√37⌉ = 7 iterations and a tail of 2)."""
+    monkeypatch.setattr(iterate, "CHECKPOINT_ELEMENTS", 10)
+    _compare(case, rng_seed=3, batch=3)
+
+
+def test_checkpointing_keeps_memory_at_the_square_root_of_the_steps(monkeypatch) -> None:
+    T = 100_000
+    plain = _fused(rnn_scalar(T).looped)
+    # automatic above 65,536 elements: checkpoints, the tail's tape, one segment's tape
+    assert sum(b.size for b in plain.buffers) <= 3 * 317
+    monkeypatch.setattr(iterate, "CHECKPOINT_ELEMENTS", 10**9)
+    full = _fused(rnn_scalar(T).looped)
+    assert sum(b.size for b in full.buffers) == T                 # the whole tape
+
+
+def test_a_checkpointed_long_recurrence_equals_the_full_tape(monkeypatch) -> None:
+    case = rnn_scalar(100_000)
+    args = case.args(np.random.default_rng(12))
+    v1, g1 = chaincc.compile(case.looped).value_and_grad(*args)
+    monkeypatch.setattr(iterate, "CHECKPOINT_ELEMENTS", 10**9)
+    v2, g2 = chaincc.compile(case.looped).value_and_grad(*args)
+    assert v1 == v2
+    for a, b in zip(g1, g2):
+        assert np.array_equal(a, b)          # the same operations in the same order

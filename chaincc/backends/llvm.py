@@ -190,7 +190,9 @@ class Emitter:
     def statements(self, body) -> None:
         for a in body:
             if isinstance(a, Assign):
-                self.names[a.target] = self.op(a.expr)
+                # (a value under another name: a fixed point's solution in its adjoint)
+                self.names[a.target] = self.op(a.expr) if a.expr.args else \
+                    self.value(a.expr)
             elif isinstance(a, Read):
                 self.names[a.target] = _gep_load(self, self.arrays[a.array],
                                                  self.integer(a.index))
@@ -243,6 +245,7 @@ class Emitter:
             self.names[c.var] = ph
         self.statements(lp.body)
         nexts = [self.value(c.next) for c in lp.carries]
+        until = self.cond(lp.until) if lp.until is not None else None
         self.lines.append(f"  br label %{tag}.latch")
         self.lines.append(f"{tag}.latch:")
         for k, n in enumerate(nexts):
@@ -250,11 +253,18 @@ class Emitter:
             self.lines.append(f"  %{tag}.n{k} = fadd double {n}, {double(-0.0)}")
         step = "sub" if lp.reverse else "add"
         self.lines.append(f"  %{tag}.inext = {step} nsw i64 {i}, 1")
-        self.lines.append(f"  br label %{tag}.head")
+        if until is None:
+            self.lines.append(f"  br label %{tag}.head")
+        else:   # a fixed point: done after this iteration, its next values the results
+            self.lines.append(f"  br i1 {until}, label %{tag}.exit, label %{tag}.head")
         self.lines.append(f"{tag}.exit:")
         self.block = f"{tag}.exit"
-        for c, ph in zip(lp.carries, phis):
-            self.names[c.out] = ph
+        for k, (c, ph) in enumerate(zip(lp.carries, phis)):
+            if until is None:
+                self.names[c.out] = ph
+            else:
+                self.names[c.out] = self.ins(f"phi double [{ph}, %{tag}.head], "
+                                             f"[%{tag}.n{k}, %{tag}.latch]")
 
     def declarations(self) -> list[str]:
         """The functions the instructions call: chaincc's own (defined here), and libm's
