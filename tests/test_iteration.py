@@ -53,7 +53,7 @@ def _compare(case, rng_seed: int = 1, batch: int = 0) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_loop_equals_unrolled_program(case, loops) -> None:
-    _compare(case, batch=7)
+    _compare(case, batch=19)   # two groups of 8 points in vector lanes, 3 one by one
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -120,8 +120,11 @@ def test_a_long_recurrence_is_one_loop_and_its_gradient_another() -> None:
 def test_program_size_does_not_grow_with_the_trip_count() -> None:
     sizes = {T: (count_ops(_fused(rnn_scalar(T).looped)),
                  count_ops(_fused(rnn_vector(T).looped)))
-             for T in (100, 1000, 1_000_000)}
-    assert sizes[100] == sizes[1000] == sizes[1_000_000]
+             for T in (100, 1000, 100_000, 1_000_000)}
+    assert sizes[100] == sizes[1000]
+    # beyond 65,536 tape elements the reverse sweep is checkpointed: a fixed few more loops
+    assert sizes[100_000] == sizes[1_000_000]
+    assert all(b <= 3 * a for a, b in zip(sizes[1000], sizes[1_000_000]))
 
 
 def test_a_million_steps_compile_and_run() -> None:

@@ -38,7 +38,12 @@ def double(v: float) -> str:
 
 
 class Emitter:
-    """Writes SSA instructions for Program statements into ``lines``."""
+    """Writes SSA instructions for Program statements into ``lines``: for one point
+    (``double`` values), or in ``llvm_lanes.LaneEmitter`` for several in vector lanes
+    (``ty``, ``bty``: the types of a value and of a condition; ``num``: a constant)."""
+
+    ty = "double"
+    bty = "i1"
 
     def __init__(self, names: dict[sp.Basic, str], vector: tuple[str, ...] = (),
                  own: tuple[int, ...] | None = (), inline: bool = False) -> None:
@@ -70,12 +75,15 @@ class Emitter:
         if isinstance(e, sp.Symbol):
             return self.names[e]
         if isinstance(e, (BooleanTrue, BooleanFalse)):
-            return "true" if isinstance(e, BooleanTrue) else "false"
+            return self.truth(isinstance(e, BooleanTrue))
         if e is sp.zoo or e is sp.nan:
-            return double(float("nan"))
+            return self.num(float("nan"))
         if e.is_number:
-            return double(float(e))
+            return self.num(float(e))
         return self.op(e)
+
+    def truth(self, v: bool) -> str:
+        return "true" if v else "false"
 
     def call(self, fname: str, *args: str) -> str:
         arglist = ", ".join("double " + a for a in args)
@@ -95,14 +103,14 @@ class Emitter:
         return self.ins(f"call double @{fname}({arglist}){tag}")
 
     def fbin(self, op: str, a: str, b: str) -> str:
-        return self.ins(f"{op} double {a}, {b}")
+        return self.ins(f"{op} {self.ty} {a}, {b}")
 
     def select(self, c: str, a: str, b: str) -> str:
-        return self.ins(f"select i1 {c}, double {a}, double {b}")
+        return self.ins(f"select {self.bty} {c}, {self.ty} {a}, {self.ty} {b}")
 
     def cmp(self, rel: str, a: str, b: str) -> str:
         """``rel``: ``<``, ``<=``, ... (or an fcmp condition code)."""
-        return self.ins(f"fcmp {RELATIONS.get(rel, rel)} double {a}, {b}")
+        return self.ins(f"fcmp {RELATIONS.get(rel, rel)} {self.ty} {a}, {b}")
 
     # ops.Machine: a registry formula written as instructions
     def num(self, v: float) -> str:
@@ -121,7 +129,7 @@ class Emitter:
         return self.fbin("fdiv", a, b)
 
     def neg(self, a: str) -> str:
-        return self.ins(f"fneg double {a}")
+        return self.ins(f"fneg {self.ty} {a}")
 
     def cond(self, e: sp.Basic) -> str:
         """An i1 for a condition: a relation, its logic, or a boolean statement's name."""
@@ -130,11 +138,11 @@ class Emitter:
         if isinstance(e, sp.core.relational.Relational):
             return self.cmp(RELATIONS[e.rel_op], self.value(e.lhs), self.value(e.rhs))
         if isinstance(e, sp.Not):
-            return self.ins(f"xor i1 {self.cond(e.args[0])}, true")
+            return self.ins(f"xor {self.bty} {self.cond(e.args[0])}, {self.truth(True)}")
         parts = [self.cond(a) for a in e.args]
         acc = parts[0]
         for p in parts[1:]:
-            acc = self.ins(f"{'and' if isinstance(e, sp.And) else 'or'} i1 {acc}, {p}")
+            acc = self.ins(f"{'and' if isinstance(e, sp.And) else 'or'} {self.bty} {acc}, {p}")
         return acc
 
     def op(self, e: sp.Basic) -> str:
@@ -160,7 +168,7 @@ class Emitter:
                 args = args[1:]
             num = [a for a in args if not (isinstance(a, sp.Pow) and a.exp == -1)]
             den = [a.base for a in args if isinstance(a, sp.Pow) and a.exp == -1]
-            acc = self.value(num[0]) if num else double(1.0)
+            acc = self.value(num[0]) if num else self.num(1.0)
             for a in num[1:]:
                 acc = self.fbin("fmul", acc, self.value(a))
             if den:
@@ -168,7 +176,7 @@ class Emitter:
                 for a in den[1:]:
                     d = self.fbin("fmul", d, self.value(a))
                 acc = self.fbin("fdiv", acc, d)
-            return self.ins(f"fneg double {acc}") if neg else acc
+            return self.neg(acc) if neg else acc
         if isinstance(e, sp.Pow):
             return power(self, self.value(e.base), e.exp, self.value(e.exp))
         if isinstance(e, Where):
@@ -194,16 +202,29 @@ class Emitter:
                 self.names[a.target] = self.op(a.expr) if a.expr.args else \
                     self.value(a.expr)
             elif isinstance(a, Read):
-                self.names[a.target] = _gep_load(self, self.arrays[a.array],
-                                                 self.integer(a.index))
+                self.names[a.target] = self.read(a.array, self.integer(a.index))
             elif isinstance(a, Write):
                 v = self.value(a.value)
-                base, at = self.arrays[a.array], self.integer(a.index)
+                at = self.integer(a.index)
                 if a.add:
-                    v = self.fbin("fadd", _gep_load(self, base, at), v)
-                _store(self, v, base, at)
+                    v = self.fbin("fadd", self.read(a.array, at), v)
+                self.write(a.array, at, v)
             else:
                 self.loop(a)
+
+    def read(self, array: str, at: str) -> str:
+        return _gep_load(self, self.arrays[array], at)
+
+    def write(self, array: str, at: str, v: str) -> None:
+        _store(self, v, self.arrays[array], at)
+
+    def index_value(self, i: str) -> str:
+        """A loop index as a value."""
+        return self.ins(f"sitofp i64 {i} to double")
+
+    def all_of(self, c: str) -> str:
+        """An i1: whether the condition holds (in every lane)."""
+        return c
 
     def integer(self, a: Affine) -> str:
         """An i64 for an affine index."""
@@ -232,7 +253,7 @@ class Emitter:
         for k, init in enumerate(inits):
             ph = f"%{tag}.c{k}"
             phis.append(ph)
-            self.lines.append(f"  {ph} = phi double [{init}, %{pred}], "
+            self.lines.append(f"  {ph} = phi {self.ty} [{init}, %{pred}], "
                               f"[%{tag}.n{k}, %{tag}.latch]")
         test = f"icmp sge i64 {i}, {start}" if lp.reverse else f"icmp slt i64 {i}, {stop}"
         more = self.ins(test)
@@ -240,17 +261,17 @@ class Emitter:
         self.lines.append(f"{tag}.body:")
         self.block = f"{tag}.body"
         self.ints[lp.index] = i
-        self.names[lp.index] = self.ins(f"sitofp i64 {i} to double")
+        self.names[lp.index] = self.index_value(i)
         for c, ph in zip(lp.carries, phis):
             self.names[c.var] = ph
         self.statements(lp.body)
         nexts = [self.value(c.next) for c in lp.carries]
-        until = self.cond(lp.until) if lp.until is not None else None
+        until = self.all_of(self.cond(lp.until)) if lp.until is not None else None
         self.lines.append(f"  br label %{tag}.latch")
         self.lines.append(f"{tag}.latch:")
         for k, n in enumerate(nexts):
             # a copy, so that the phi names a value of this loop even for a constant
-            self.lines.append(f"  %{tag}.n{k} = fadd double {n}, {double(-0.0)}")
+            self.lines.append(f"  %{tag}.n{k} = fadd {self.ty} {n}, {self.num(-0.0)}")
         step = "sub" if lp.reverse else "add"
         self.lines.append(f"  %{tag}.inext = {step} nsw i64 {i}, 1")
         if until is None:
@@ -263,7 +284,7 @@ class Emitter:
             if until is None:
                 self.names[c.out] = ph
             else:
-                self.names[c.out] = self.ins(f"phi double [{ph}, %{tag}.head], "
+                self.names[c.out] = self.ins(f"phi {self.ty} [{ph}, %{tag}.head], "
                                              f"[%{tag}.n{k}, %{tag}.latch]")
 
     def declarations(self) -> list[str]:
@@ -444,6 +465,10 @@ def module_ir(prog: Program, name: str, mode: str,
     ``own``: the elementary functions chaincc has its own of (``vecmath``) are its own,
     with vector versions of these widths for a loop over points (None: libm's)."""
     assert mode in MODES, mode
+    if prog.has_loops and mode != "point" and shared is not None:
+        # points in vector lanes
+        from .llvm_lanes import lanes_module
+        return lanes_module(prog, name, mode, shared, own)
     params, outputs = prog.params, prog.outputs
     # an inlined points kernel writes the program into its loop itself (below)
     body, declared = ([], []) if mode == "points" and inline else \
