@@ -76,6 +76,16 @@ def reset_counts() -> None:
     NEAR_TIES = OVERFLOWS = UNDERFLOWS = ILL_CONDITIONED = 0
 
 
+def save_counts() -> tuple[int, int, int, int]:
+    """NEAR_TIES, OVERFLOWS, UNDERFLOWS and ILL_CONDITIONED, for ``restore_counts``."""
+    return NEAR_TIES, OVERFLOWS, UNDERFLOWS, ILL_CONDITIONED
+
+
+def restore_counts(counts: tuple[int, int, int, int]) -> None:
+    global NEAR_TIES, OVERFLOWS, UNDERFLOWS, ILL_CONDITIONED
+    NEAR_TIES, OVERFLOWS, UNDERFLOWS, ILL_CONDITIONED = counts
+
+
 def note_decision(a: mpmath.mpf, b: mpmath.mpf) -> None:
     """Count a comparison of ``a`` with ``b`` that falls within TIE_REL of a tie."""
     global NEAR_TIES
@@ -85,6 +95,18 @@ def note_decision(a: mpmath.mpf, b: mpmath.mpf) -> None:
 
 def mpf(x: float | int | str) -> mpmath.mpf:
     return M.mpf(x)
+
+
+def as_int(x: mpmath.mpf) -> int | None:
+    """``x`` as a Python integer if it is one (finite, no fraction), else None."""
+    m = getattr(x, "_mpf_", None)
+    if m is None or (not m[1] and m[2]):          # not an mpf; ±inf or nan
+        return None
+    sign, man, exp, _ = m
+    if exp < 0:                                   # the mantissa is odd: a fraction
+        return None
+    k = man << exp
+    return -k if sign else k
 
 
 def finite(x: mpmath.mpf) -> bool:
@@ -102,8 +124,26 @@ def to_f64(x: mpmath.mpf) -> float:
     return to_float(x._mpf_, rnd="n")
 
 
+# The binary exponent (bits before the point) of a finite nonzero mpf is exp + bc in its
+# (sign, mantissa, exp, bc) tuple: within these bounds a value is well inside float64's
+# range, so the common case needs no conversion.
+_SAFE_EXPONENT = 1000
+
+
+def is_zero(x: mpmath.mpf) -> bool:
+    """``x == 0``, read from the mpf's representation (a zero is the one with mantissa
+    and exponent 0; ±inf and nan have mantissa 0 and a special exponent)."""
+    m = getattr(x, "_mpf_", None)
+    if m is None:
+        return x == 0
+    return not m[1] and not m[2]
+
+
 def clamp(x: mpmath.mpf) -> mpmath.mpf:
     """``x`` brought into float64's range: ±inf beyond it, 0 below its smallest step."""
+    m = getattr(x, "_mpf_", None)
+    if m is not None and m[1] and -_SAFE_EXPONENT < m[2] + m[3] < _SAFE_EXPONENT:
+        return x
     if not IEEE_RANGE or x == 0 or not finite(x):
         return x
     f = to_float(x._mpf_, rnd="n")
@@ -386,13 +426,20 @@ assert set(_DERIV) == UNARY_NAMES
 Grad = dict[int, mpmath.mpf]
 
 
+# How many Duals have been made (the interpreter bounds the work of one evaluation by it).
+CREATED = 0
+
+
 class Dual:
     """A value and its sparse gradient over the flattened parameters; ``neg`` marks a
-    zero value as IEEE -0."""
+    zero value as IEEE -0. Never changed once made: Duals share numbers and gradient
+    dicts."""
 
     __slots__ = ("v", "d", "neg")
 
     def __init__(self, v: mpmath.mpf, d: Grad | None = None, neg: bool = False) -> None:
+        global CREATED
+        CREATED += 1
         self.v = v
         self.d: Grad = d if d is not None else {}
         self.neg = bool(neg) and v == 0
@@ -427,7 +474,12 @@ def const(v: mpmath.mpf) -> Dual:
 
 def negative(a: Dual) -> bool:
     """The sign bit of ``a``'s value: -0 and negative numbers."""
-    return a.neg if a.v == 0 else bool(a.v < 0)
+    m = getattr(a.v, "_mpf_", None)
+    if m is None:
+        return a.neg if a.v == 0 else bool(a.v < 0)
+    if not m[1] and not m[2]:
+        return a.neg                    # zero
+    return m[0] == 1                    # a negative number or -inf (nan has sign 0)
 
 
 def from_float(f: float, d: Grad | None = None) -> Dual:
@@ -455,10 +507,10 @@ def combine(v: mpmath.mpf, parts: list[Partial], neg: bool = False) -> Dual:
             continue
         pv = p()
         for k, g in arg.d.items():
-            term = pv * g
+            term = g if pv is ONE else pv * g        # 1·g is g, exactly
             d[k] = d[k] + term if k in d else term
     c = clamp(v)
-    if c == 0 and v != 0:
+    if is_zero(c) and not is_zero(v):
         neg = bool(v < 0)
     return Dual(c, {k: clamp(g) for k, g in d.items()}, neg)
 
@@ -471,23 +523,63 @@ def _odd_integer(y: mpmath.mpf) -> bool:
     return _is_int(y) and int(y) % 2 == 1
 
 
+def _result(v: mpmath.mpf, d: Grad, neg: bool) -> Dual:
+    """The dual of value ``v`` and tangents ``d`` (entries already in float64's range),
+    as ``combine`` makes it."""
+    c = clamp(v)
+    if is_zero(c) and not is_zero(v):
+        neg = bool(v < 0)
+    return Dual(c, d, neg)
+
+
+def _sum(a: Dual, b: Dual, op: str) -> Dual:
+    """``a + b`` or ``a - b``: the tangents are added (subtracted), each sum brought into
+    float64's range; a tangent only one side has is the same number (as combine, whose
+    partials ±1 copy it)."""
+    da, db = a.d, b.d
+    if op == "+":       # -0 + -0 is -0; every other exact zero sum is +0
+        v, neg = add(a.v, b.v), negative(a) and negative(b)
+    else:
+        v, neg = sub(a.v, b.v), negative(a) and not negative(b)
+    if not db:
+        d = da
+    elif not da and op == "+":
+        d = db
+    else:
+        d = dict(da)
+        for k, g in db.items():
+            if op == "-":
+                g = -g
+            d[k] = clamp(d[k] + g) if k in d else g
+    return _result(v, d, neg)
+
+
+def _product(a: Dual, b: Dual) -> Dual:
+    """``a * b``: d = y·da + x·db. A factor that is the constant 0 makes the other's
+    partial zero as a formula, before any value is known (docs/language.md): that
+    contribution is dropped, not 0 times a tangent that may meet a nan partial further
+    on."""
+    x, y = a.v, b.v
+    d: Grad = {}
+    if a.d and (b.d or not is_zero(y)):
+        for k, g in a.d.items():
+            d[k] = y if g is ONE else y * g          # y·1 is y, exactly
+    if b.d and (a.d or not is_zero(x)):
+        for k, g in b.d.items():
+            term = x if g is ONE else x * g
+            d[k] = d[k] + term if k in d else term
+    return _result(mul(x, y), {k: clamp(g) for k, g in d.items()},
+                   negative(a) != negative(b))
+
+
 def binary(op: str, a: Dual, b: Dual) -> Dual:
     """``a op b`` for op in ``+ - * / ^``."""
-    x, y = a.v, b.v
-    if op == "+":       # -0 + -0 is -0; every other exact zero sum is +0
-        return combine(add(x, y), [(a, lambda: ONE), (b, lambda: ONE)],
-                       negative(a) and negative(b))
-    if op == "-":
-        return combine(sub(x, y), [(a, lambda: ONE), (b, lambda: -ONE)],
-                       negative(a) and not negative(b))
-    sign = negative(a) != negative(b)
+    if op == "+" or op == "-":
+        return _sum(a, b, op)
     if op == "*":
-        # a factor that is the constant 0 makes the other's partial zero as a formula,
-        # before any value is known (docs/language.md): that contribution is dropped,
-        # not 0 times a tangent that may meet a nan partial further on
-        parts = [(arg, p) for arg, other, p in ((a, b, lambda: y), (b, a, lambda: x))
-                 if other.d or other.v != 0]
-        return combine(mul(x, y), parts, sign)
+        return _product(a, b)
+    x, y = a.v, b.v
+    sign = negative(a) != negative(b)
     if op == "/":
         t = div(x, y)
         if y == 0 and x != 0 and not isnan(x):
@@ -511,8 +603,8 @@ def unary(name: str, a: Dual) -> Dual:
     t = _unary_value(name, x)
     rule = _DERIV[name]
     # the sign of an exact zero result: odd functions keep -0, and ceil(-0.5) is -0
-    neg = t == 0 and ((name in _KEEP_ZERO_SIGN and negative(a))
-                      or (name == "ceil" and negative(a)))
+    neg = is_zero(t) and ((name in _KEEP_ZERO_SIGN and negative(a))
+                          or (name == "ceil" and negative(a)))
     if name in ("floor", "ceil") and finite(x):
         note_decision(x, M.nint(x))
     if name in _EDGE_OF_DOMAIN and finite(x):    # atanh(1) is inf, atanh(1 + 1e-32) nan
