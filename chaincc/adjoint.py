@@ -199,8 +199,15 @@ class _Sweep:
         zbar = [seeds[c.out].total(builder) if c.out in seeds else sp.Integer(0)
                 for c in loop.carries]
         at_solution = tuple(Assign(c.var, c.out) for c in loop.carries)
+        # Φ at the solution: computed once, before the adjoint's loop, which then only
+        # runs the vector-Jacobian product (a Φ with loops inside is recomputed in it:
+        # a loop's reverse needs its forward loop beside it)
+        hoist = not any(isinstance(st, Loop) for st in loop.body)
         rb = Builder(parent=builder)
-        rb.preload(at_solution + loop.body)
+        if hoist:
+            builder.preload(at_solution + loop.body)
+        else:
+            rb.preload(at_solution + loop.body)
         lams = [builder.fresh("_c") for _ in loop.carries]
         inner: dict[sp.Basic, _Adjoint] = {}
         for c, lam in zip(loop.carries, lams):
@@ -231,7 +238,8 @@ class _Sweep:
                                    relation(sp.Gt, loop.carries[-1].out, sp.Rational(1, 2))))
         solved = [builder.emit(Where(good, c.out, sp.nan)) for c in carries[:-1]]
         # θ's adjoint: (∂Φ/∂θ)ᵀ λ at the solution
-        builder.preload(at_solution + loop.body)
+        if not hoist:
+            builder.preload(at_solution + loop.body)
         last: dict[sp.Basic, _Adjoint] = {}
         for c, lam in zip(loop.carries, solved):
             self.push(last, c.next, None, lam)
