@@ -31,6 +31,9 @@ from .source import Span
 # Loops of at most this many iterations are unrolled (see the module's docstring). Tests
 # set it to 0 to compile every loop as a loop.
 UNROLL_ITERATIONS = 16
+# A loop nest runs at most this many iterations of its innermost body (per point): a
+# source cannot ask for a computation that would not end in reasonable time
+MAX_ITERATIONS = 10**9
 # Loops nest at most this deep (each level lowers its body with one Python frame).
 MAX_LOOP_DEPTH = 24
 # fixpoint's defaults: the largest change of an element relative to 1 + |z|, and the
@@ -69,6 +72,7 @@ class Level:
     builder: Builder
     loops: tuple          # the loops (and unrolled iterations) around it, for memo keys
     own: set = field(default_factory=set)   # the loop's index and carried values
+    work: int = 1                           # iterations of the loops around, multiplied
 
 
 @dataclass
@@ -237,6 +241,10 @@ class IterationLowering:
         index = outer.fresh("_i")
         lo = self._bounds(start)[0]
         hi = self._bounds(stop)[1] - 1
+        work = max(1, hi - lo + 1) * self.levels[-1].work
+        if work > MAX_ITERATIONS:
+            raise self.error(f"this loop would run {work:,} iterations (with the loops "
+                             f"around it); at most {MAX_ITERATIONS:,} are allowed", span)
         self.index_ranges[index] = (lo, max(lo, hi))
         inner = Builder(parent=outer)
         tag = ("loop", index.name)
@@ -248,7 +256,7 @@ class IterationLowering:
             level.own.update(vs)
             return vs
 
-        level = Level(inner, self.levels[-1].loops + (tag,), {index})
+        level = Level(inner, self.levels[-1].loops + (tag,), {index}, work)
         self.levels.append(level)
         try:
             nexts = body(self._enter(scope, var, index, tag), carry)

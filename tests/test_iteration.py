@@ -400,3 +400,11 @@ def test_a_checkpointed_long_recurrence_equals_the_full_tape(monkeypatch) -> Non
     assert v1 == v2
     for a, b in zip(g1, g2):
         assert np.array_equal(a, b)          # the same operations in the same order
+
+
+def test_a_loop_too_long_to_run_is_refused_where_it_is_written() -> None:
+    src = ("T = 100000\nf(x) = sum(sum(x·i·j for j = 0..T-1) for i = 0..T-1)\n")
+    with pytest.raises(ChainccError) as info:
+        chaincc.compile(src, name="long.txt")
+    assert "10,000,000,000 iterations" in info.value.message
+    assert (info.value.line, info.value.col) == (2, 12)     # the inner sum
