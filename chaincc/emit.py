@@ -55,7 +55,7 @@ def generate(source: Source, prefix: str, emits: Sequence[str],
     """``({file name: text}, summary rows)`` for every function of ``source``;
     ``warnings``, when given, receives the source's warnings. ``math="fast"``: the C
     batch loops may call glibc's vector maths (``backends/c.py``, ``vector_math``)."""
-    from .backends.c import c_sources, check_prefix
+    from .backends.c import c_sources, check_prefix, temporaries
     why = check_prefix(prefix)
     if why:
         raise ChainccError(why)
@@ -74,7 +74,7 @@ def generate(source: Source, prefix: str, emits: Sequence[str],
         files[f"{prefix}.cu"] = cuda_source(__version__, source.name,
                                             [(c.forward, c.fused) for c in compiled])
     rows = [Row(c.forward.name, ", ".join(p.name + _shape(p.shape) for p in c.forward.params),
-                count_ops(c.forward), count_ops(c.fused), len(c.fused.body))
+                count_ops(c.forward), count_ops(c.fused), temporaries(c.fused))
             for c in compiled]
     return files, rows
 

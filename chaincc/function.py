@@ -150,7 +150,8 @@ class Function(Frontend):
     # -- C (chaincc/backends/c.py, chaincc/cbuild.py) ----------------------------------
     def c_source(self, prefix: str | None = None) -> tuple[str, str]:
         """``(header, source)``: this function as C99 needing only <math.h> and
-        <stddef.h>; the source includes the header as ``PREFIX.h`` (default: the
+        <stddef.h> (and <stdlib.h> for the scratch memory of loops that keep a tape);
+        the source includes the header as ``PREFIX.h`` (default: the
         function's C name). With ``math="fast"`` (:meth:`with_math`) its batch loops may
         call glibc's vector maths where GCC vectorises them."""
         from .backends.c import c_sources, function_names, kind_of

@@ -30,6 +30,7 @@ from chaincc.api import compile_unit, pipeline
 from chaincc.backends.c import CPrinter, c_sources, function_names, local_names
 from chaincc.backends.c_names import FILE_SCOPE_RESERVED, RESERVED, is_plain, place
 from chaincc.cbuild import CFunction, compile_unit_c
+from chaincc.optimize import assigns
 from chaincc.source import Source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +82,7 @@ def bitwise_expected(fn) -> bool:
     """Whether the Numba and C kernels of ``fn`` should agree bit for bit: everywhere
     but where a power of two is raised to a variable power (see EXP2_OPS below)."""
     for prog in (fn.compiled.forward, fn.compiled.fused):
-        for a in prog.body:
+        for a in assigns(prog):
             e = a.expr
             if isinstance(e, sp.Pow) and e.base.is_Number and not e.exp.is_Number \
                     and math.frexp(abs(float(e.base)))[0] == 0.5:

@@ -14,6 +14,13 @@ The batch loops carry ``#pragma omp parallel for`` (guarded by ``_OPENMP``, so a
 without OpenMP sees no unknown pragma) and repeat the statement list inline rather than
 call the scalar function, so that the loop vectorises without relying on inlining; where
 the program calls libm, the loop is staged around the calls (c_staged.py).
+
+A program with loops (sums, products and recurrences that are not unrolled) is written
+with its loops (c_loops.py), so the code does not grow with their trip counts. Where its
+loops keep a tape (buffers), each call of a scalar function allocates its scratch memory
+with ``malloc`` (the source then includes ``<stdlib.h>``), and each thread of a batch
+function allocates its own once for all its points; where the memory cannot be had,
+every output is NaN.
 """
 
 from __future__ import annotations
@@ -26,9 +33,18 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .. import escape
-from ..ir import Param, Program
+from ..ir import Assign, Param, Program, Read, walk
 from ..libm import LIBMVEC, arity
 from ..optimize import count_ops
+from .c_loops import (
+    SCRATCH,
+    Array,
+    LoopWriter,
+    buffer_arrays,
+    has_loops,
+    nan_fill,
+    scratch_size,
+)
 from .c_names import (
     FILE_SCOPE_RESERVED,
     MACRO_PREFIX,
@@ -106,6 +122,15 @@ def function_names(functions: Sequence[tuple[str, str]],
     return out  # type: ignore[return-value]
 
 
+# what a function with scratch memory calls, which a parameter of it must not hide
+SCRATCH_CALLS = frozenset({"malloc", "free"})
+
+
+def needs_scratch(*progs: Program | None) -> bool:
+    """Whether a function's programs have buffers (per-call scratch memory)."""
+    return any(p is not None and p.buffers for p in progs)
+
+
 def local_names(fwd: Program, functions: tuple[str, str, str, str], kind: str,
                 reserved: frozenset[str] = RESERVED) -> Names:
     params = place([p.name for p in fwd.params], lambda c: c not in reserved)
@@ -160,6 +185,18 @@ def _statements(prog: Program, pr: CPrinter, indent: str) -> list[str]:
         note = f"  /* {comment_text(labels[a.target])} */" if a.target in labels else ""
         lines.append(f"{indent}const double {pr.names[a.target]} = {pr.expr(a.expr)};{note}")
     return lines
+
+
+def temporaries(prog: Program) -> int:
+    """The values a program computes (in its loops too, each once as written)."""
+    return sum(isinstance(a, (Assign, Read)) for a in walk(prog.body))
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def _at(size: int, j: int) -> str:
@@ -219,6 +256,8 @@ class FunctionWriter:
         return out
 
     def _scalar_body(self, prog: Program, derivs: bool) -> list[str]:
+        if has_loops(prog):
+            return self._scalar_looped(prog, derivs)
         names = _temp_names(prog)
         used = _used(prog)
         lines = []
@@ -279,6 +318,8 @@ class FunctionWriter:
 
     def _batch_loop(self, prog: Program, derivs: bool) -> list[str]:
         """The staged loop (c_staged.py) where the program calls libm, else the plain one."""
+        if has_loops(prog):
+            return self._batch_looped(prog, derivs)
         if self.stage:
             head, temps, inputs, stores = self._batch_parts(prog, derivs)
             labels = {s: comment_text(t) for s, t in prog.labels}
@@ -286,6 +327,118 @@ class FunctionWriter:
             if staged is not None:
                 return head + staged
         return self._batch_body(prog, derivs)
+
+    # -- programs with loops (c_loops.py) ------------------------------------------------
+    def _writer(self, prog: Program, inputs: dict[sp.Basic, str], params: dict[str, Array],
+                outputs: dict[str, Array]) -> LoopWriter:
+        buffers = buffer_arrays(prog)
+        writes = {**buffers, **outputs}
+        reads = {**outputs, **buffers, **params}
+        labels = {s: comment_text(t) for s, t in prog.labels}
+        return LoopWriter(prog, inputs, writes, reads, CPrinter, labels)
+
+    def _unused(self, prog: Program, w: LoopWriter) -> list[str]:
+        """``(void)p;`` for each parameter that nothing reads."""
+        return [f"{INDENT}(void){c};" for p, c in zip(prog.params, self.n.params)
+                if p.name not in w.arrays_read and not any(s in w.used for s in p.symbols)]
+
+    def _scratch(self, prog: Program, fills: list[tuple[Array, int]], indent: str,
+                 fail: str) -> list[str]:
+        """The scratch memory of one call, and what a call that cannot have it does:
+        every output NaN, then ``fail``."""
+        return [f"{indent}double *const {SCRATCH} = "
+                f"(double *)malloc({max(1, scratch_size(prog))} * sizeof(double));",
+                f"{indent}if ({SCRATCH} == NULL) {{",
+                *(line for a, size in fills for line in nan_fill(a, size, indent + INDENT)),
+                f"{indent}{INDENT}{fail}",
+                f"{indent}}}"]
+
+    def _scalar_looped(self, prog: Program, derivs: bool) -> list[str]:
+        inputs: dict[sp.Basic, str] = {}
+        params: dict[str, Array] = {}
+        for p, c in zip(prog.params, self.n.params):
+            for j, s in enumerate(p.symbols):
+                inputs[s] = f"{c}[{j}]" if p.shape else c
+            params[p.name] = Array(c, scalar=not p.shape)
+        value = prog.outputs[0]
+        assert not (self.scalar and value.written), "a scalar value is an operand"
+        outputs = {} if self.scalar else {value.name: Array(self.n.value)}
+        fills = [] if self.scalar else [(Array(self.n.value), _size(value.shape))]
+        at = 0
+        if derivs:
+            for o in prog.outputs[1:]:
+                outputs[o.name] = Array(self.n.deriv, (), at)
+                at += _size(o.shape)
+            if at:
+                fills.append((Array(self.n.deriv), at))
+        w = self._writer(prog, inputs, params, outputs)
+        lines = self._unused(prog, w)
+        if prog.buffers:
+            lines += self._scratch(prog, fills, INDENT,
+                                   "return NAN;" if self.scalar else "return;")
+        lines += w.lines(INDENT)
+        if prog.buffers:
+            lines.append(f"{INDENT}free({SCRATCH});")
+        if derivs:
+            k = 0
+            for o in prog.outputs[1:]:
+                lines += [f"{INDENT}{self.n.deriv}[{k + j}] = {w.operand(e)};"
+                          for j, e in enumerate(o.exprs)]
+                k += _size(o.shape)
+            if not at:
+                lines.append(f"{INDENT}(void){self.n.deriv};")
+        if self.scalar:
+            lines.append(f"{INDENT}return {w.operand(value.exprs[0])};")
+        else:
+            lines += [f"{INDENT}{self.n.value}[{j}] = {w.operand(e)};"
+                      for j, e in enumerate(value.exprs)]
+        return lines
+
+    def _point_parts(self, prog: Program, derivs: bool, indent: str
+                     ) -> tuple[list[str], list[str], list[tuple[Array, int]]]:
+        """A program with loops at point ``_i`` of a batch: (unused-parameter lines, the
+        lines of one point, the outputs at the point with their sizes)."""
+        index = {s: k for k, s in enumerate(prog.input_symbols)}
+        inputs = {s: f"_p{index[s]}" for s in prog.input_symbols}
+        params = {p.name: Array(c, ((p.size, "_i"),))
+                  for p, c in zip(prog.params, self.n.params)}
+        names = [self.n.value] + (list(self.n.derivs) if derivs else [])
+        outs = [(Array(c, ((_size(o.shape), "_i"),)), _size(o.shape))
+                for c, o in zip(names, prog.outputs)]
+        w = self._writer(prog, inputs, params,
+                         {o.name: a for o, (a, _) in zip(prog.outputs, outs)})
+        loads = [f"{indent}const double {inputs[s]} = {c}[{_at(p.size, j)}];"
+                 for p, c in zip(prog.params, self.n.params)
+                 for j, s in enumerate(p.symbols) if s in w.used]
+        stores = [f"{indent}{a.pointer}[{_at(size, j)}] = {w.operand(e)};"
+                  for o, (a, size) in zip(prog.outputs, outs) for j, e in enumerate(o.exprs)]
+        return self._unused(prog, w), [*loads, *w.lines(indent), *stores], outs
+
+    def _batch_looped(self, prog: Program, derivs: bool) -> list[str]:
+        """One loop over the points, OpenMP's threads sharing them out; with scratch
+        memory, each thread has its own, allocated once for all its points."""
+        pragma = ["#ifdef _OPENMP", "#pragma omp {} schedule(static)", "#endif"]
+        count = f"{INDENT}const ptrdiff_t _n = (ptrdiff_t){self.n.count};"
+        if not prog.buffers:
+            head, point, _ = self._point_parts(prog, derivs, INDENT * 2)
+            return [*head, count, pragma[0], pragma[1].format("parallel for"), pragma[2],
+                    f"{INDENT}for (ptrdiff_t _i = 0; _i < _n; ++_i) {{", *point, f"{INDENT}}}"]
+        i1, i2, i3 = INDENT, INDENT * 2, INDENT * 3
+        head, point, outs = self._point_parts(prog, derivs, i3)
+        size = max(1, scratch_size(prog))
+        return [*head, count, "#ifdef _OPENMP", "#pragma omp parallel", "#endif",
+                f"{i1}{{",
+                f"{i2}double *const {SCRATCH} = (double *)malloc({size} * sizeof(double));",
+                pragma[0], pragma[1].format("for"), pragma[2],
+                f"{i2}for (ptrdiff_t _i = 0; _i < _n; ++_i) {{",
+                f"{i3}if ({SCRATCH} == NULL) {{  /* no scratch memory: NaN */",
+                *(line for a, n in outs for line in nan_fill(a, n, i3 + INDENT)),
+                f"{i3}{INDENT}continue;",
+                f"{i3}}}",
+                *point,
+                f"{i2}}}",
+                f"{i2}free({SCRATCH});",
+                f"{i1}}}"]
 
     def definitions(self) -> list[str]:
         protos = self.prototypes(RESTRICT + " ")
@@ -305,7 +458,7 @@ class FunctionWriter:
         value = fwd.outputs[0]
         ops = f"forward {count_ops(fwd)}"
         if self.fused is not None:
-            temps = len(self.fused.body)
+            temps = temporaries(self.fused)
             ops += f", value and {'gradient' if self.scalar else 'Jacobian'} " \
                    f"{count_ops(self.fused)} ({temps} temporar{'y' if temps == 1 else 'ies'})"
         lines = [f"{fwd.name}({sig}), line {fwd.line} of {file}",
@@ -314,11 +467,11 @@ class FunctionWriter:
                      for p, c in zip(fwd.params, n.params)) or "none"),
                  f"operations: {ops}"]
         if not self.scalar:
-            lines.append(f"value: {len(value.exprs)} values, row-major, written to {n.value}")
+            lines.append(f"value: {_size(value.shape)} values, row-major, written to {n.value}")
         if self.fused is not None and fwd.params:
             parts, k = [], 0
             for o in self.fused.outputs[1:]:
-                size = len(o.exprs)
+                size = _size(o.shape)
                 parts.append(f"[{k}]" if size == 1 else f"[{k}..{k + size - 1}]")
                 k += size
             what = "gradient" if self.scalar else "Jacobian (value index first)"
@@ -328,6 +481,11 @@ class FunctionWriter:
             lines.append(f"{n.functions[2]}: the {what} in {where}, in parameter order")
         lines.append(f"batch: {n.count} points, each point's values contiguous; no output "
                      f"may overlap another or an input")
+        scratch = max((scratch_size(p) for p in (fwd, self.fused) if p is not None),
+                      default=0)
+        if scratch:
+            lines.append(f"scratch memory: {scratch} values per call (malloc; per thread in "
+                         f"the batch functions); where it cannot be had, every output is NaN")
         if n.renamed:
             lines.append("renamed for C: " + ", ".join(f"{u} -> {c}" for u, c in n.renamed))
         wrapped = [w for t in lines
@@ -346,8 +504,9 @@ def c_sources(version: str, file: str, functions: Sequence[tuple[Program, Progra
     stamp = f"/* generated by chaincc {version} from {comment_text(file)}; do not edit */"
     kinds = [kind_of(fwd) for fwd, _ in functions]
     all_names = function_names([(fwd.name, k) for (fwd, _), k in zip(functions, kinds)])
-    writers = [FunctionWriter(fwd, vg, local_names(fwd, fn, k), stage=math != "fast",
-                              simd=math == "fast")
+    writers = [FunctionWriter(fwd, vg, local_names(fwd, fn, k, RESERVED | SCRATCH_CALLS
+                                                   if needs_scratch(fwd, vg) else RESERVED),
+                              stage=math != "fast", simd=math == "fast")
                for (fwd, vg), fn, k in zip(functions, all_names, kinds)]
     guard = include_guard(prefix)
     header = [stamp, f"#ifndef {guard}", f"#define {guard}", "", "#include <stddef.h>", "",
@@ -355,7 +514,10 @@ def c_sources(version: str, file: str, functions: Sequence[tuple[Program, Progra
     for w in writers:
         header += ["", *w.summary(file), *w.prototypes()]
     header += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */"]
-    source = [stamp, "#include <math.h>", "#include <stddef.h>", "",
+    # scratch memory (a program's buffers) comes from malloc
+    stdlib = ["#include <stdlib.h>"] if any(needs_scratch(fwd, vg) for fwd, vg in functions) \
+        else []
+    source = [stamp, "#include <math.h>", "#include <stddef.h>", *stdlib, "",
               f'#include "{prefix}.h"', "",
               "/* restrict lets the batch loops vectorise; C++ spells it __restrict */",
               f"#ifndef {RESTRICT}", "#ifdef __cplusplus", f"#define {RESTRICT} __restrict",
