@@ -18,7 +18,20 @@ from . import progress
 from .adjoint_loops import Arrays, max_trips, recomputed, replace_statement, tape_loop
 from .arith import total
 from .functions import Maximum, Minimum, Relu, Sigmoid, Where, as_float, from_float, relation
-from .ir import Affine, Assign, Buffer, Carry, Loop, Output, Param, Program, Read, Write, walk
+from .ir import (
+    Affine,
+    Assign,
+    Buffer,
+    Carry,
+    Loop,
+    Output,
+    Param,
+    Program,
+    Read,
+    Write,
+    output_array,
+    walk,
+)
 from .logic import Not, Or, conjunction
 from .optimize import Builder, program
 from .rules import contributions
@@ -466,8 +479,9 @@ def _arrays(prog: Program, builder: Builder, params: tuple[Param, ...], prefix: 
     sizes = {p.name: p.size for p in prog.params}
     sizes.update({b.name: b.size for b in prog.buffers})
     for p in params:
-        sizes[f"{prefix}{p.name}"] = p.size * rows
-    return Arrays(builder, sizes, {p.name: (f"{prefix}{p.name}", 0) for p in params}, [])
+        sizes[output_array(f"{prefix}{p.name}")] = p.size * rows
+    return Arrays(builder, sizes,
+                  {p.name: (output_array(f"{prefix}{p.name}"), 0) for p in params}, [])
 
 
 def _buffers(prog: Program, arrays: Arrays | None) -> tuple[Buffer, ...]:
@@ -544,7 +558,8 @@ def jacobian(fwd: Program, wrt: Wrt = None) -> Program:
             outs = []
             adjs = []
             for r, e in enumerate(out.exprs):
-                arrays.targets = {p.name: (f"jac_{p.name}", r * p.size) for p in params}
+                arrays.targets = {p.name: (output_array(f"jac_{p.name}"), r * p.size)
+                                  for p in params}
                 arrays.adjoint = {k: v for k, v in arrays.adjoint.items()
                                   if k not in arrays.targets}
                 adjs.append(sweep(fwd, builder, [(e, sp.Integer(1))], active, st, arrays))

@@ -70,7 +70,7 @@ class Arrays:
         return self.adjoint.get(array)
 
     def _is_param(self, array: str) -> bool:
-        return not array.startswith("_")
+        return not array.startswith("_")      # buffers and outputs' arrays start with _
 
 
 def zero(builder: Builder, array: str, offset: int, size: int, indices: set) -> None:

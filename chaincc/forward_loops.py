@@ -21,7 +21,20 @@ from collections.abc import Callable
 import sympy as sp
 
 from .functions import Where
-from .ir import Affine, Assign, Buffer, Carry, Loop, Output, Param, Program, Read, Write, walk
+from .ir import (
+    Affine,
+    Assign,
+    Buffer,
+    Carry,
+    Loop,
+    Output,
+    Param,
+    Program,
+    Read,
+    Write,
+    output_array,
+    walk,
+)
 from .optimize import Builder, program
 
 # A parameter element's tangent: (builder, parameter name, flat index) -> operand
@@ -136,7 +149,8 @@ def tangent(dot: dict, e: sp.Expr) -> sp.Expr:
 def _written(prog: Program) -> tuple[Buffer, ...]:
     """The outputs a program writes, as buffers of a program derived from it (whose
     outputs are others)."""
-    return tuple(Buffer(o.name, max(1, len_of(o.shape))) for o in prog.outputs if o.written)
+    return tuple(Buffer(output_array(o.name), max(1, len_of(o.shape)))
+                 for o in prog.outputs if o.written)
 
 
 def len_of(shape: tuple[int, ...]) -> int:
@@ -201,7 +215,8 @@ def hvp(fused: Program, params: tuple[Param, ...]) -> Program:
     d = _direction_param("_direction", n)
     builder = Builder(start=_last_index(fused))
     grads = {p.name: fused.output(f"grad_{p.name}") for p in params}
-    targets = {g.name: (f"hvp_{p}", Affine(0)) for p, g in grads.items() if g.written}
+    targets = {output_array(g.name): (output_array(f"hvp_{p}"), Affine(0))
+               for p, g in grads.items() if g.written}
     direction = _read_direction("_direction", offsets)
     tg = Tangents(fused, set(offsets), direction, targets, builder)
     dot: dict = {}
@@ -232,7 +247,8 @@ def hessian(fused: Program, params: tuple[Param, ...]) -> Program:
     one_hot = _one_hot(k, offsets)
     row = Affine.of(k).scale(n)
     grads = {p.name: fused.output(f"grad_{p.name}") for p in params}
-    targets = {g.name: ("hessian", row + offsets[p]) for p, g in grads.items() if g.written}
+    targets = {output_array(g.name): (output_array("hessian"), row + offsets[p])
+               for p, g in grads.items() if g.written}
     tg = Tangents(fused, set(offsets), one_hot, targets, builder)
     dot: dict = {}
     _seed_symbols(params, one_hot, body, dot)
@@ -241,7 +257,7 @@ def hessian(fused: Program, params: tuple[Param, ...]) -> Program:
         g = grads[p.name]
         if not g.written:
             for j, e in enumerate(g.exprs):
-                body.body.append(Write("hessian", row + (offsets[p.name] + j),
+                body.body.append(Write(output_array("hessian"), row + (offsets[p.name] + j),
                                        body.emit(tangent(dot, e))))
     builder.body.append(Loop(k, Affine(0), Affine(n), (), tuple(body.body)))
     out = Output("hessian", (n, n), (), written=True)
@@ -280,7 +296,7 @@ def jacobian(fwd: Program, params: tuple[Param, ...]) -> Program:
         _seed_symbols((p,), hot, body, dot)
         tg.block(fwd.body, body, dot)
         for i, e in enumerate(out.exprs):
-            body.body.append(Write(f"jac_{p.name}", Affine.of(k) + i * p.size,
+            body.body.append(Write(output_array(f"jac_{p.name}"), Affine.of(k) + i * p.size,
                                    body.emit(tangent(dot, e))))
         builder.body.append(Loop(k, Affine(0), Affine(p.size), (), tuple(body.body)))
         outs.append(Output(f"jac_{p.name}", out.shape + p.shape, (), written=True))

@@ -72,9 +72,17 @@ class Affine:
         return " + ".join(parts)
 
 
+def output_array(name: str) -> str:
+    """The array name by which Reads and Writes refer to output ``name``: outputs are
+    named apart from parameters (a parameter may be called ``value`` or ``grad_x``) and
+    buffers (whose names start with ``_`` followed by a letter and digits)."""
+    return f"_out_{name}"
+
+
 @dataclass(frozen=True)
 class Read:
-    """``target = array[index]``: ``array`` names a parameter, an output or a buffer."""
+    """``target = array[index]``: ``array`` names a parameter (its name), an output
+    (``output_array(name)``) or a buffer (its name)."""
 
     target: sp.Symbol
     array: str

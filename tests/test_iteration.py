@@ -408,3 +408,18 @@ def test_a_loop_too_long_to_run_is_refused_where_it_is_written() -> None:
         chaincc.compile(src, name="long.txt")
     assert "10,000,000,000 iterations" in info.value.message
     assert (info.value.line, info.value.col) == (2, 12)     # the inner sum
+
+
+def test_parameters_named_like_outputs(loops) -> None:
+    """A parameter called value, grad_value or hessian is not the output of that name."""
+    src = ("n = 20\nf(value[n], grad_value, hessian) = "
+           "sum(value[i]^2·grad_value for i = 0..n-1)·hessian\n")
+    f = chaincc.compile(src)
+    x = np.arange(20) / 10
+    v, (gx, gg, gh) = f.value_and_grad(x, 0.7, 1.3)
+    _close(v, np.sum(x ** 2) * 0.7 * 1.3)
+    _close(gx, 2 * x * 0.7 * 1.3)
+    _close([gg, gh], [np.sum(x ** 2) * 1.3, np.sum(x ** 2) * 0.7])
+    H = np.asarray(f.hessian(x, 0.7, 1.3))
+    _close(H[20, 21], np.sum(x ** 2))
+    _close(H[:20, 20], 2 * x * 1.3)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .. import escape
-from ..ir import Assign, Param, Program, Read, walk
+from ..ir import Assign, Param, Program, Read, output_array, walk
 from ..libm import LIBMVEC, arity
 from ..optimize import count_ops
 from .c_loops import (
@@ -362,12 +362,12 @@ class FunctionWriter:
             params[p.name] = Array(c, scalar=not p.shape)
         value = prog.outputs[0]
         assert not (self.scalar and value.written), "a scalar value is an operand"
-        outputs = {} if self.scalar else {value.name: Array(self.n.value)}
+        outputs = {} if self.scalar else {output_array(value.name): Array(self.n.value)}
         fills = [] if self.scalar else [(Array(self.n.value), _size(value.shape))]
         at = 0
         if derivs:
             for o in prog.outputs[1:]:
-                outputs[o.name] = Array(self.n.deriv, (), at)
+                outputs[output_array(o.name)] = Array(self.n.deriv, (), at)
                 at += _size(o.shape)
             if at:
                 fills.append((Array(self.n.deriv), at))
@@ -406,7 +406,7 @@ class FunctionWriter:
         outs = [(Array(c, ((_size(o.shape), "_i"),)), _size(o.shape))
                 for c, o in zip(names, prog.outputs)]
         w = self._writer(prog, inputs, params,
-                         {o.name: a for o, (a, _) in zip(prog.outputs, outs)})
+                         {output_array(o.name): a for o, (a, _) in zip(prog.outputs, outs)})
         loads = [f"{indent}const double {inputs[s]} = {c}[{_at(p.size, j)}];"
                  for p, c in zip(prog.params, self.n.params)
                  for j, s in enumerate(p.symbols) if s in w.used]

@@ -17,7 +17,7 @@ import sympy as sp
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
 from ..functions import Where
-from ..ir import Affine, Assign, Loop, Program, Read, Write, walk
+from ..ir import Affine, Assign, Loop, Program, Read, Write, output_array, walk
 from ..libm import LIBMVEC, arity
 from ..ops import op_of, power
 from . import vecmath
@@ -395,7 +395,7 @@ def _arrays(em: Emitter, prog: Program, scratch: str) -> dict[str, str]:
     """Base pointers of the arrays that Reads and Writes name: parameter j at %p_j,
     output o at %o_o, the buffers one after another in the scratch memory."""
     out = {p.name: f"%p{j}" for j, p in enumerate(prog.params)}
-    out.update({o.name: f"%o{k}" for k, o in enumerate(prog.outputs)})
+    out.update({output_array(o.name): f"%o{k}" for k, o in enumerate(prog.outputs)})
     at = 0
     for b in prog.buffers:
         out[b.name] = em.ins(f"getelementptr inbounds double, double* {scratch}, i64 {at}")

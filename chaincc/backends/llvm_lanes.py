@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..ir import Program
+from ..ir import Program, output_array
 from . import vecmath
 from .llvm import _ALLOC, Emitter, _body_function, _size, double, scratch_size
 
@@ -122,7 +122,7 @@ def _vector_body(prog: Program, name: str, lanes: int, strides: list[int],
     for j, p in enumerate(prog.params):
         arrays[p.name] = ("gather", f"%p{j}", strides[j])
     for o, out in enumerate(prog.outputs):
-        arrays[out.name] = ("gather", f"%o{o}", ostrides[o])
+        arrays[output_array(out.name)] = ("gather", f"%o{o}", ostrides[o])
     if prog.buffers:
         vs = em.ins(f"bitcast double* %scratch to {em.ty}*")
         at = 0
@@ -138,7 +138,7 @@ def _vector_body(prog: Program, name: str, lanes: int, strides: list[int],
     em.statements(prog.body)
     for out in prog.outputs:
         for k, e in enumerate(out.exprs):
-            em.write(out.name, str(k), em.value(e))
+            em.write(output_array(out.name), str(k), em.value(e))
     args = ", ".join([f"double* noalias nocapture readonly %p{j}"
                       for j in range(len(prog.params))]
                      + [f"double* noalias nocapture %o{o}" for o in range(len(prog.outputs))]
