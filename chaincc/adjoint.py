@@ -360,22 +360,24 @@ class _Sweep:
         if not seeds and not written:
             return
         n = len(loop.carries)
-        tape = ""
+        tapes: list[str] = []
         if n:
             assert self.arrays is not None, "a program with loops is swept with its arrays"
-            tape = self.arrays.tapes.get(id(loop), "")
-            if not tape:      # (a Jacobian's later rows reuse the first row's tape)
-                tape = f"_tape{builder.fresh('_tape').name[5:]}"
-                size = max_trips(loop, self.bounds) * n
-                self.arrays.buffers.append(Buffer(tape, max(1, size)))
-                self.arrays.sizes[tape] = max(1, size)
-                replace_statement(builder.body, loop, tape_loop(loop, tape))
-                self.arrays.tapes[id(loop)] = tape
+            tapes = self.arrays.tapes.get(id(loop), [])
+            if not tapes:      # (a Jacobian's later rows reuse the first row's tapes)
+                size = max(1, max_trips(loop, self.bounds))
+                for _ in loop.carries:
+                    tape = f"_tape{builder.fresh('_tape').name[5:]}"
+                    self.arrays.buffers.append(Buffer(tape, size))
+                    self.arrays.sizes[tape] = size
+                    tapes.append(tape)
+                replace_statement(builder.body, loop, tape_loop(loop, tapes))
+                self.arrays.tapes[id(loop)] = tapes
                 self.arrays.keep.append(loop)
         inits = [seeds[c.out].total(builder) if c.out in seeds else sp.Integer(0)
                  for c in loop.carries]
         rb = Builder(parent=builder)
-        rb.preload(tuple(recomputed(loop, tape, loop.index)))
+        rb.preload(tuple(recomputed(loop, tapes, loop.index)))
         bars = [builder.fresh("_c") for _ in loop.carries]
         inner: dict[sp.Basic, _Adjoint] = {}
         for c, bar in zip(loop.carries, bars):

@@ -43,7 +43,7 @@ class Arrays:
     buffers: list[Buffer]                         # buffers the sweep adds
     adjoint: dict[str, tuple[str, int]] = field(default_factory=dict)
     indices: set = field(default_factory=set)     # loop indices: never differentiated
-    tapes: dict[int, str] = field(default_factory=dict)   # id(forward loop) -> its tape
+    tapes: dict[int, list[str]] = field(default_factory=dict)  # id(forward loop) -> tapes
     keep: list = field(default_factory=list)      # the loops those ids belong to
 
     def of(self, array: str) -> tuple[str, int] | None:
@@ -93,11 +93,12 @@ def body_reads(loop: Loop) -> set[sp.Basic]:
     return uses(bare)
 
 
-def tape_loop(loop: Loop, tape: str) -> Loop:
-    """The forward loop, each iteration's carried values first written to the tape."""
-    n = len(loop.carries)
-    row = (Affine.of(loop.index) + loop.start.scale(-1)).scale(n)
-    writes = tuple(Write(tape, row + k, c.var) for k, c in enumerate(loop.carries))
+def tape_loop(loop: Loop, tapes: list[str]) -> Loop:
+    """The forward loop, each iteration's carried values first written to the tapes (one
+    per carried value, so that one the reverse sweep never reads back is not kept:
+    optimize.program drops a buffer nothing reads)."""
+    row = Affine.of(loop.index) + loop.start.scale(-1)
+    writes = tuple(Write(t, row, c.var) for t, c in zip(tapes, loop.carries))
     return Loop(loop.index, loop.start, loop.stop, loop.carries, writes + loop.body,
                 loop.reverse, loop.until)
 
@@ -115,12 +116,11 @@ def replace_statement(body: list[Statement], old: Statement, new: Statement) -> 
     raise AssertionError("the loop being reversed is not in its builder")
 
 
-def recomputed(loop: Loop, tape: str, index: sp.Symbol) -> list[Statement]:
+def recomputed(loop: Loop, tapes: list[str], index: sp.Symbol) -> list[Statement]:
     """The reverse body's first statements: the iteration's carried values read from the
-    tape, then the iteration's forward statements again."""
-    n = len(loop.carries)
-    row = (Affine.of(index) + loop.start.scale(-1)).scale(n)
-    reads: list[Statement] = [Read(c.var, tape, row + k) for k, c in enumerate(loop.carries)]
+    tapes, then the iteration's forward statements again."""
+    row = Affine.of(index) + loop.start.scale(-1)
+    reads: list[Statement] = [Read(c.var, t, row) for t, c in zip(tapes, loop.carries)]
     return reads + list(loop.body)
 
 

@@ -140,15 +140,38 @@ def program(name: str, params: tuple[Param, ...], builder: Builder,
             labels: tuple[tuple[sp.Symbol, str], ...] = (),
             buffers: tuple[Buffer, ...] = ()) -> Program:
     """A Program of the builder's statements that the outputs need (dead code removed)."""
-    live: set[sp.Basic] = set()
-    for o in outputs:
-        live.update(e for e in o.exprs if isinstance(e, sp.Symbol))
-    kept = prune(builder.body, live)
+    def roots() -> set[sp.Basic]:
+        return {e for o in outputs for e in o.exprs if isinstance(e, sp.Symbol)}
+
+    kept = prune(builder.body, roots())
+    # a buffer nothing reads (a tape whose values the reverse sweep did not need) is not
+    # written either; dropping its writes may leave more dead code, so repeat
+    while True:
+        walked = list(walk_all(kept))
+        read = {s.array for s in walked if isinstance(s, Read) or
+                isinstance(s, Write) and s.add}
+        dead = {s.array for s in walked if isinstance(s, Write) and s.array not in read
+                and s.array in {b.name for b in buffers}}
+        if not dead:
+            break
+        kept = prune(_without_writes(kept, dead), roots())
     defined = {a.target for a in kept if isinstance(a, Assign)}
     used = {s.array for s in walk_all(kept) if isinstance(s, (Read, Write))}
     return Program(name, params, tuple(kept), outputs, line,
                    tuple((s, n) for s, n in labels if s in defined),
                    tuple(b for b in buffers if b.name in used))
+
+
+def _without_writes(body, arrays: set[str]) -> list[Statement]:
+    out: list[Statement] = []
+    for s in body:
+        if isinstance(s, Write) and s.array in arrays:
+            continue
+        if isinstance(s, Loop):
+            s = Loop(s.index, s.start, s.stop, s.carries,
+                     tuple(_without_writes(s.body, arrays)), s.reverse, s.until)
+        out.append(s)
+    return out
 
 
 def walk_all(body):

@@ -122,7 +122,10 @@ def test_checkpointed_c_loops_equal_the_unrolled_program(case: Case, monkeypatch
     (as chaincc does for long loops), forced at this size."""
     monkeypatch.setattr(iterate, "CHECKPOINT_ELEMENTS", 4)
     f = chaincc.compile(case.looped, name=f"{case.name}.txt")
-    assert any(b.name.startswith("_ckpt") for b in f.program.buffers)
+    names = [b.name for b in f.program.buffers]
+    # (a loop whose reverse needs none of its states, a sum, keeps no tape at all)
+    assert any(n.startswith("_ckpt") for n in names) or not any(
+        n.startswith("_tape") for n in names)
     unrolled = chaincc.compile(case.unrolled, name=f"{case.name}_unrolled.txt")
     _agree(f.compile_c(), unrolled, case, seed=2, points=2, batch=5)
 
