@@ -3,13 +3,15 @@
 ``chaincc.compile(text, syntax="latex")``, a ``.tex`` file, and the LaTeX that chaincc
 itself writes (``explain --format latex``, a function's Jupyter LaTeX) come here. The rules
 are in docs/language.md, "LaTeX": which rows are definitions, how names, subscripts and
-accents are spelled, what ``\\sin x``, ``x^2y``, ``e^{x}`` and ``\\sigma(x)`` mean, and what
-cannot be computed (derivative notation, limits, sums over an index, elisions).
+accents are spelled, what ``\\sin x``, ``x^2y``, ``e^{x}``, ``\\sigma(x)`` and
+``\\sum_{i=0}^{n-1} x_i`` mean, and what cannot be computed (derivative notation, limits,
+elisions).
 
-The reader is our own, in four parts: tokens (``latex_lexer.py``), names
-(``latex_names.py``), expressions (``latex_expr.py``, one iterative operator-precedence
-loop whose explicit stack holds the pending operators and every open construct), and here
-the statements, row by row. Nothing is evaluated: every node carries the span of its
+The reader is our own, in five parts: tokens (``latex_lexer.py``), names
+(``latex_names.py``), sums and products over an index (``latex_iteration.py``),
+expressions (``latex_expr.py``, one iterative operator-precedence loop whose explicit
+stack holds the pending operators and every open construct), and here the statements,
+row by row. Nothing is evaluated: every node carries the span of its
 LaTeX text, so every error has a caret.
 """
 
@@ -17,12 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import sizes as sz
 from . import syntax as st
 from .builtins import BUILTINS, CONSTANTS
 from .diagnostics import ChainccError, in_order
 from .latex_expr import ELISIONS, OPENERS, ExpressionReader
-from .latex_lexer import BEGIN, CMD, DELIM, END, EOF, NUM, OP, ROW_ENVS, TEXT, WORD, Tok
-from .latex_names import NameInfo, NotComputable, describe
+from .latex_lexer import BEGIN, CMD, DELIM, END, EOF, NAME, NUM, OP, ROW_ENVS, TEXT, WORD, Tok
+from .latex_names import GREEK, NameInfo, NotComputable, describe
 from .parser import MAX_DIMENSIONS
 from .source import Source, Span
 
@@ -49,6 +52,7 @@ class _Reader(ExpressionReader):
         self.statements: list[st.Statement] = []
         self.functions: set[str] = set()
         self.pending: _Target | None = None   # a declared function awaiting its body
+        self.sizes: dict[str, int] = {}       # bindings of integers (n = 4), for shapes
 
     def module(self) -> st.Module:
         while True:
@@ -187,6 +191,7 @@ class _Reader(ExpressionReader):
             self.statements.append(st.Binding(target.span.to(extent), name.id, body,
                                               name.span))
         self.bound.add(name.id)
+        sz.record(self.sizes, self.statements[-1])
         self.scope = {}
 
     def finish(self) -> st.Module:
@@ -210,10 +215,12 @@ class _Reader(ExpressionReader):
                     and s is not binding}
         params: list[st.Param] = []
         seen: set[str] = set()
-        todo: list[st.Node | tuple[str, Span]] = [binding.value]
+        # each node with the index variables of the sums around it
+        todo: list[tuple[st.Node | tuple[str, Span], frozenset[str]]] = [
+            (binding.value, frozenset())]
         visited: set[str] = set()
         while todo:
-            node = todo.pop()
+            node, around = todo.pop()
             if isinstance(node, tuple):             # a name that nothing defines
                 if node[0] not in seen:
                     seen.add(node[0])
@@ -226,21 +233,36 @@ class _Reader(ExpressionReader):
                         f"'{fname}' is applied to arguments but not defined; define it "
                         f"first ({fname}(x) = …), or write {fname} \\cdot (…) for a product",
                         node.func.span)
-                todo.extend(reversed(node.args))
+                todo.extend((arg, around) for arg in reversed(node.args))
                 continue
             if isinstance(node, st.Name):
                 pieces = [node.id]
                 if id(node) in self.runs and node.id not in bindings:
                     pieces = _letters(node.id)
                 for piece in reversed(pieces):
+                    if piece in around:
+                        continue
                     if piece in bindings:
                         if piece not in visited:
                             visited.add(piece)
-                            todo.append(bindings[piece].value)
+                            todo.append((bindings[piece].value, frozenset()))
                     elif piece not in CONSTANTS and piece not in BUILTINS:
-                        todo.append((piece, node.span))
+                        todo.append(((piece, node.span), around))
                 continue
-            todo.extend(reversed(_children(node)))
+            if isinstance(node, st.Reduce):
+                inner = around | {r.var for r in node.ranges}
+                todo.append((node.body, inner))
+                for r in reversed(node.ranges):
+                    todo.extend([(r.stop, around), (r.start, around)])
+                continue
+            if isinstance(node, st.Index) and isinstance(node.base, st.Name) and \
+                    node.base.id not in bindings and node.base.id not in around:
+                base = node.base.id
+                raise self.error(f"'{base}' is indexed ({self.text_of(node.span)}) but no "
+                                 f"parameter gives its shape: define the function with its "
+                                 f"parameters, as in {binding.name}({base} \\in "
+                                 f"\\mathbb{{R}}^{{3}}, …) = …", node.span)
+            todo.extend((child, around) for child in reversed(_children(node)))
         return st.FuncDef(binding.span, binding.name, tuple(params), binding.value,
                           binding.name_span)
 
@@ -327,10 +349,23 @@ class _Reader(ExpressionReader):
             i += 2
 
     def size(self, tok: Tok) -> int:
+        """One entry of a shape: a whole number, or a size (an earlier binding of an
+        integer, ``n = 4``)."""
+        name = tok.text if tok.kind == NAME else GREEK.get(tok.text) if tok.kind == CMD \
+            else None
+        if name is not None and name in self.sizes:
+            value = self.sizes[name]
+            if value <= 0:
+                raise self.error(f"array sizes must be positive integers, found '{name}' "
+                                 f"({value})", tok.span)
+            if len(str(value)) > _MAX_SIZE_DIGITS:
+                raise self.error(f"array size {name} ({value:,}) is too large", tok.span)
+            return value
         digits = tok.text.lstrip("0")
         if tok.kind != NUM or not tok.text.isdigit() or not digits:
-            raise self.error(f"array sizes must be positive integers, found {describe(tok)}",
-                             tok.span)
+            hint = " or sizes (integers bound before, as n = 4)" if name is not None else ""
+            raise self.error(f"array sizes must be positive integers{hint}, found "
+                             f"{describe(tok)}", tok.span)
         if len(digits) > _MAX_SIZE_DIGITS:
             raise self.error(f"array size {tok.text} is too large", tok.span)
         return int(digits)
@@ -349,9 +384,11 @@ class _Reader(ExpressionReader):
         if not (toks[i].kind == OP and toks[i].text == "^"):
             return (), i, space.span
         i += 1
-        if toks[i].kind == NUM:
+        if toks[i].kind in (NUM, NAME):
             first, nxt = self.split_first(i)
             return (self.size(first),), nxt, first.span
+        if toks[i].kind == CMD and toks[i].text in GREEK:
+            return (self.size(toks[i]),), i + 1, toks[i].span
         if not (toks[i].kind == OP and toks[i].text == "{"):
             raise self.error("write the dimensions in braces: \\mathbb{R}^{2 \\times 3}",
                              toks[i].span)
@@ -383,17 +420,25 @@ def _children(node: st.Node) -> list[st.Node]:
         return [node.base, *node.indices]
     if isinstance(node, st.ArrayLit):
         return list(node.items)
+    if isinstance(node, st.Reduce):
+        return [*(end for r in node.ranges for end in (r.start, r.stop)), node.body]
     return []
 
 
 def _names_in(node: st.Node) -> set[str]:
+    """The names a formula uses, but not the index variables of its sums inside them."""
     found: set[str] = set()
-    todo = [node]
+    todo: list[tuple[st.Node, frozenset[str]]] = [(node, frozenset())]
     while todo:
-        n = todo.pop()
-        if isinstance(n, st.Name):
+        n, around = todo.pop()
+        if isinstance(n, st.Name) and n.id not in around:
             found.add(n.id)
-        todo.extend(_children(n))
+        if isinstance(n, st.Reduce):
+            inner = around | {r.var for r in n.ranges}
+            todo.append((n.body, inner))
+            todo.extend((end, around) for r in n.ranges for end in (r.start, r.stop))
+            continue
+        todo.extend((child, around) for child in _children(n))
     return found
 
 

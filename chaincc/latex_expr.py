@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from . import syntax as st
 from .builtins import CONSTANTS
 from .diagnostics import ChainccError
+from .latex_iteration import BIG_OPERATORS, IterationReader
 from .latex_lexer import BEGIN, BREAK, CMD, DELIM, END, EOF, NAME, NUM, OP, ROW, TEXT, WORD, Tok
-from .latex_names import ACCENTS, GREEK, TYPOGRAPHIC, NameReader, describe
+from .latex_names import ACCENTS, GREEK, TYPOGRAPHIC, describe
 from .lexer import MAX_NAME, MAX_NESTING
 from .parser import MAX_DIMENSIONS
 from .source import Source, Span
@@ -42,10 +43,6 @@ _CASE_ELSE = frozenset({"otherwise", "else", "sonst"})
 
 # Notation that states what chaincc cannot compute, and why.
 _NOT_COMPUTABLE = {
-    "sum": "\\sum over an index needs iteration, which the language does not have yet; "
-           "for the sum of an array's elements write \\operatorname{sum}(x)",
-    "prod": "\\prod over an index needs iteration, which the language does not have yet; "
-            "for the product of an array's elements write \\operatorname{prod}(x)",
     "int": "an integral cannot be computed", "iint": "an integral cannot be computed",
     "oint": "an integral cannot be computed",
     "lim": "a limit cannot be computed", "limsup": "a limit cannot be computed",
@@ -70,7 +67,9 @@ _NOT_COMPUTABLE = {
 }
 ELISIONS = frozenset({"dots", "ldots", "cdots", "vdots", "ddots"})
 
-_OR, _AND, _NOT, _CMP, _ADD, _MUL, _SIGN, _POW = range(1, 9)
+# \sum_{i=a}^{b} takes the product that follows it, as a sign does: looser than a product,
+# tighter than "+" (as Σ_{i=a}^{b} in the text syntax)
+_OR, _AND, _NOT, _CMP, _ADD, _BIG, _MUL, _SIGN, _POW = range(1, 10)
 _ARITH, _CMP_OP, _BOOL = "arith", "compare", "bool"
 OPENERS = "([{⌊⌈"
 _CLOSERS = {"(": ")", "[": "]", "{": "}", "⌊": "⌋", "⌈": "⌉", "|": "|", "‖": "‖"}
@@ -83,6 +82,8 @@ class _Op:
     family: str
     op: str
     power: int
+    ranges: tuple[st.Range, ...] = ()      # a sum or product over an index: its range
+    head: Span | None = None               # and where \sum_{…}^{…} is written
 
 
 @dataclass
@@ -99,7 +100,7 @@ class _Frame:
     extra: dict = field(default_factory=dict)
 
 
-class ExpressionReader(NameReader):
+class ExpressionReader(IterationReader):
     """Reads one expression at a time from the current token."""
 
     def __init__(self, source: Source) -> None:
@@ -112,6 +113,7 @@ class ExpressionReader(NameReader):
         """One expression from the current token; stops before a token that cannot
         continue it."""
         self.operands, self.stack, self.arrays = [], [], 0
+        self.indices = {}
         want = True
         while True:
             tok = self.peek()
@@ -162,6 +164,10 @@ class ExpressionReader(NameReader):
     def operand(self, tok: Tok) -> bool:
         """Read the token where an operand must start; True while one is still wanted."""
         kind, text = tok.kind, tok.text
+        top = self.stack[-1] if self.stack else None
+        if isinstance(top, _Op) and top.ranges and self.ends_body(tok):
+            assert top.tok is not None and top.head is not None
+            raise self.empty_body(top.tok, top.head, tok)
         if kind == OP and text == "&":
             frame = self.frame()
             if frame is not None and frame.kind in ("cases", "matrix"):
@@ -217,6 +223,22 @@ class ExpressionReader(NameReader):
             if text == "'":
                 raise self.not_computable(_NOT_COMPUTABLE["prime"], tok.span)
         raise self.expected(tok)
+
+    def ends_body(self, tok: Tok) -> bool:
+        """Whether ``tok``, right after ``\\sum_{…}^{…}``, cannot start its body."""
+        kind, text = tok.kind, tok.text
+        if self.row_end(tok) or kind in (EOF, END):
+            return True
+        if kind == OP:
+            return text not in ("{", "+", "-", "&", ".", "'")
+        if kind == DELIM:
+            return tok.side in ("right", "close") or text in ")]}⌋⌉⟩"
+        if kind == CMD:
+            return text in _TIMES or text in _RELATIONS or text in _BOOLS
+        if kind == TEXT:
+            return not (self.text_name(tok) or self.is_function_word(tok)
+                        or text.strip() == "not")
+        return False
 
     def empty_row(self, frame: _Frame) -> bool:
         if frame.kind == "matrix":
@@ -276,11 +298,16 @@ class ExpressionReader(NameReader):
             raise self.not_computable(
                 f"'{info.id}'' (a prime) is derivative notation; chaincc computes the "
                 "derivatives of what you define. For a transpose write A^{\\top}", nxt.span)
-        if info.index and info.base in self.scope and self.scope[info.base] and \
-                not self.known(info.id):
+        element = self.element(info)
+        if element is not None:
+            self.push_operand(element, info.span, "index")
+            return False
+        if (info.index or info.sub is not None) and info.base in self.scope and \
+                self.scope[info.base] and not self.known(info.id):
             raise self.error(f"'{info.base}' is an array: its elements are written "
-                             f"{info.base}[…] (counting from 0), not with a subscript",
-                             info.span)
+                             f"{info.base}[…] (counting from 0), not with a subscript, "
+                             f"except {info.base}_i inside a sum over i "
+                             f"(\\sum_{{i=0}}^{{n-1}} {info.base}_i)", info.span)
         if _call_opener(nxt, name=True):
             if info.id == "σ" and info.plain:
                 if self.known("σ"):
@@ -298,6 +325,12 @@ class ExpressionReader(NameReader):
         text = tok.text
         if text in FUNCTION_CMDS:
             return self.function(tok, FUNCTION_CMDS[text])
+        if text in BIG_OPERATORS:
+            self.pos += 1
+            rng, head = self.big_operator(tok)
+            self.push(_Op(tok, "prefix", BIG_OPERATORS[text], _BIG, (rng,), head), tok.span)
+            self.open_index(rng.var)
+            return True
         if text in FRACS:
             self.pos += 1
             return self.open_arg("frac_num", tok.span, None, f"\\{tok.text}")
@@ -403,9 +436,9 @@ class ExpressionReader(NameReader):
                 self.pos += 1
                 if fname in ("max", "min"):
                     raise self.not_computable(
-                        f"\\{fname} over an index needs iteration, which the language does "
-                        f"not have yet; for the {fname}imum of an array's elements write "
-                        f"\\{fname}(x)", nxt.span)
+                        f"\\{fname} over an index needs iteration, which the language has "
+                        f"for sums and products only; for the {fname}imum of an array's "
+                        f"elements write \\{fname}(x)", nxt.span)
                 sub = self.function_subscript(nxt)
                 if fname == "log" and isinstance(sub, st.Num) and sub.text in ("2", "10"):
                     fname = f"log{sub.text}"
@@ -664,10 +697,12 @@ class ExpressionReader(NameReader):
                 return self.binary_bool(tok, _BOOLS[text])
             if text in ELISIONS:
                 raise self.not_computable(_NOT_COMPUTABLE[text], tok.span)
-            if text in FUNCTION_CMDS or (text == "sigma" and _call_opener(self.peek(1))):
+            if text in FUNCTION_CMDS or text in BIG_OPERATORS or (
+                    text == "sigma" and _call_opener(self.peek(1))):
                 self.close_fnargs()
             if text in FUNCTION_CMDS or text in GREEK or text in ACCENTS or \
-                    text in TYPOGRAPHIC or text in FRACS or text in ("sqrt", "infty"):
+                    text in TYPOGRAPHIC or text in FRACS or text in BIG_OPERATORS or \
+                    text in ("sqrt", "infty"):
                 self.push_binary(None, _ARITH, "*", _MUL)
                 return True
             if text in _NOTS:
@@ -760,7 +795,7 @@ class ExpressionReader(NameReader):
         if mark != "name" or not isinstance(node, st.Name):
             raise self.error("a subscript must follow a name (for an element of an array "
                              "write x[i])", tok.span)
-        label, _, _, end = self.subscript(self.pos + 1, 0)
+        label, _, _, end, _ = self.subscript(self.pos + 1, 0)
         name = f"{node.id}_{label}"
         if len(name) > MAX_NAME:
             raise self.error(f"a name may be at most {MAX_NAME} characters long", tok.span)
@@ -770,7 +805,8 @@ class ExpressionReader(NameReader):
         return False
 
     def index_follows(self) -> bool:
-        """``x[0, 1]`` after a name: constant indices (else ``[…]`` is a bracket)."""
+        """``x[0, 1]`` after a name: constant indices, or inside a sum indices that name
+        its index variable (``x[i+1]``); else ``[…]`` is a bracket."""
         if not self.operands or self.operands[-1][2] not in ("name", "e", "index"):
             return False
         i = self.pos + 1
@@ -780,21 +816,28 @@ class ExpressionReader(NameReader):
             if tok.kind == NUM and tok.text.isdigit():
                 numbers += 1
             elif not (tok.kind == OP and tok.text == ","):
-                return numbers > 0 and tok.kind == DELIM and tok.text == "]"
+                if numbers > 0 and tok.kind == DELIM and tok.text == "]":
+                    return True
+                return self.bracket_index_follows(self.pos)
             i += 1
 
     def index(self, tok: Tok) -> bool:
         base, extent, _ = self.operands.pop()
-        self.pos += 1
+        i = self.pos + 1
         items: list[st.Node] = []
         while True:
-            num = self.advance()
-            items.append(st.Num(num.span, num.text))
-            sep = self.advance()
-            if sep.kind == DELIM:
+            node, _, i = self.integer(i, "an index (as in x[i+1])")
+            items.append(node)
+            sep = self.toks[i]
+            i += 1
+            if sep.kind == DELIM and sep.text == "]":
+                self.pos = i
                 span = extent.to(sep.span)
                 self.push_operand(st.Index(span, base, tuple(items)), span, "index")
                 return False
+            if not (sep.kind == OP and sep.text == ","):
+                raise self.error(f"expected ',' or ']' after an index, found {describe(sep)}",
+                                 sep.span)
 
     def scientific(self, tok: Tok) -> bool:
         """``1.5 \\cdot 10^{-7}`` right after a number is the number 1.5e-7 (unless a
@@ -1120,8 +1163,13 @@ class ExpressionReader(NameReader):
             operand, extent, _ = self.operands.pop()
             assert op.tok is not None
             span = op.tok.span.to(extent)
-            node = st.Not(span, operand) if op.op == "not" else \
-                st.Unary(span, op.op, operand)
+            if op.ranges:
+                node = st.Reduce(span, op.op, operand, op.ranges)
+                self.close_index(op.ranges[0].var)
+            elif op.op == "not":
+                node = st.Not(span, operand)
+            else:
+                node = st.Unary(span, op.op, operand)
         else:
             right, right_extent, _ = self.operands.pop()
             left, left_extent, _ = self.operands.pop()

@@ -65,6 +65,18 @@ _NAME_DEPTH = 8        # names nest (subscripts of subscripts, accents) at most 
 
 
 @dataclass(frozen=True)
+class Subscript:
+    """Where a name's last subscript is written, so that inside a sum it can be read again
+    as an index (``x_{i+1}``, ``A_{i,j}``)."""
+
+    base: Span                   # the name before the subscript
+    span: Span                   # the subscript, its braces included
+    first: int                   # braced: the index of its first token, else -1
+    stop: int                    # braced: the index of its closing brace, else -1
+    label: str                   # as spelt in the name ("i", "{i+1}", "ij")
+
+
+@dataclass(frozen=True)
 class NameInfo:
     id: str
     span: Span
@@ -73,6 +85,7 @@ class NameInfo:
     index: bool = False          # the subscript is a number or numbers (x_{1}, x_{0,1})
     plain: bool = True           # no subscript, accent or label
     run: bool = False            # a run of letters (xy), which lowering may split
+    sub: Subscript | None = None  # the subscript that ends the name, if one does
 
 
 class NameReader:
@@ -230,7 +243,7 @@ class NameReader:
                 return None
             inner, i = got[0], got[1] + 1
             name = NameInfo(inner.id, tok.span.to(self.toks[i - 1].span), inner.base,
-                         inner.subs, inner.index, inner.plain)
+                            inner.subs, inner.index, inner.plain, sub=inner.sub)
             return self.name_suffixes(name, i, depth)
         elif kind == CMD and (text in ACCENTS or text in TYPOGRAPHIC):
             arg = self.toks[i + 1]
@@ -266,13 +279,14 @@ class NameReader:
         toks = self.toks
         tok = toks[i]
         if tok.kind == OP and tok.text == "_":
-            label, subs, index, i = self.subscript(i + 1, depth)
+            label, subs, index, i, where = self.subscript(i + 1, depth)
             if len(label) > MAX_NAME:
                 raise self.error(f"a name may be at most {MAX_NAME} characters long",
                                  name.span)
             end = toks[i - 1].span
+            sub = Subscript(name.span, where[0], where[1], where[2], label)
             name = NameInfo(f"{name.id}_{label}", name.span.to(end), name.id, subs, index,
-                         plain=False)
+                            plain=False, sub=sub)
             tok = toks[i]
         if tok.kind == OP and tok.text == "^" and toks[i + 1].kind == OP and \
                 toks[i + 1].text == "{" and toks[i + 2].kind == DELIM and \
@@ -289,7 +303,7 @@ class NameReader:
             label = "".join(parts)
             end = toks[close + 1].span
             name = NameInfo(f"{name.id}^{{({label})}}", name.span.to(end), name.base,
-                         name.subs, name.index, plain=False)
+                            name.subs, name.index, plain=False)
             i = close + 2
         return name, i
 
@@ -303,17 +317,21 @@ class NameReader:
         raise self.error(f"a label in a name holds names, numbers, '+', '-' and ','; found "
                          f"{describe(tok)}", tok.span)
 
-    def subscript(self, i: int, depth: int) -> tuple[str, tuple[str, ...], bool, int]:
+    def subscript(self, i: int, depth: int) -> tuple[str, tuple[str, ...], bool, int,
+                                                     tuple[Span, int, int]]:
         """The subscript after '_' at token ``i``: (its spelling in the name, the names it
-        holds, whether it is a number or numbers, the index after it)."""
+        holds, whether it is a number or numbers, the index after it, and where it is
+        written: its span and, when braced, the indices of its first token and of its
+        closing brace, else -1 and -1)."""
         toks = self.toks
         tok = toks[i]
         if tok.kind == OP and tok.text == "{":
             got = self.read_name(i + 1, depth + 1)
             if got is not None and toks[got[1]].kind == OP and toks[got[1]].text == "}":
                 inner = got[0]
+                where = (tok.span.to(toks[got[1]].span), i + 1, got[1])
                 return inner.id, (inner.id,) if not inner.run else tuple(inner.id), \
-                    False, got[1] + 1
+                    False, got[1] + 1, where
             j = i + 1
             parts: list[str] = []
             names: list[str] = []
@@ -330,21 +348,22 @@ class NameReader:
                 j += 1
             if not parts:
                 raise self.error("empty subscript", tok.span)
+            where = (tok.span.to(toks[j].span), i + 1, j)
             numbers = all(p.isdigit() or p == "," for p in parts)
             if len(parts) == 1 and parts[0].isdigit():
-                return parts[0], (), True, j + 1
-            return "{" + "".join(parts) + "}", tuple(names), numbers, j + 1
+                return parts[0], (), True, j + 1, where
+            return "{" + "".join(parts) + "}", tuple(names), numbers, j + 1, where
         if tok.kind in (NUM, NAME):
             first, nxt = self.split_first(i)
             if first.kind == NUM and not first.text.isdigit():
                 raise self.error("a subscript is a name or a number", first.span)
             return first.text, (first.text,) if first.kind == NAME else (), \
-                first.kind == NUM, nxt
+                first.kind == NUM, nxt, (first.span, -1, -1)
         if tok.kind == CMD and tok.text in GREEK:
-            return GREEK[tok.text], (GREEK[tok.text],), False, i + 1
+            return GREEK[tok.text], (GREEK[tok.text],), False, i + 1, (tok.span, -1, -1)
         if tok.kind == WORD:
             word = self.word(tok)
-            return word, (word,), False, i + 1
+            return word, (word,), False, i + 1, (tok.span, -1, -1)
         raise self.error(f"expected a subscript after '_', found {describe(tok)}", tok.span)
 
 

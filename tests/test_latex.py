@@ -378,8 +378,9 @@ def test_syntax_argument() -> None:
 ERRORS = [
     # (LaTeX, line, column, message part, NotComputable)
     (r"f(x) = \foo x", 1, 8, "unknown LaTeX command '\\foo'", False),
-    (r"f(x) = \sum_{i=0}^{n-1} x_i", 1, 8, "\\sum over an index needs iteration", True),
-    (r"f(x) = \prod_{i} x", 1, 8, "\\prod over an index needs iteration", True),
+    (r"f(x) = \sum_{i=0}^{n-1} x_i", 1, 20, "the end of a range must be an integer", False),
+    (r"f(x) = \prod_{i} x", 1, 16, "expected '=' and the first value after the index variable",
+     False),
     (r"f(x) = \max_{i} x", 1, 12, "\\max over an index needs iteration", True),
     (r"f(x) = \lim_{h \to 0} x", 1, 8, "a limit cannot be computed", True),
     (r"f(x) = x + \dots", 1, 12, "an elision (\\dots)", True),
