@@ -31,6 +31,9 @@ from .source import Span
 # Loops of at most this many iterations are unrolled (see the module's docstring). Tests
 # set it to 0 to compile every loop as a loop.
 UNROLL_ITERATIONS = 16
+# ... as long as the unrolled loops around it, together with it, copy their body at most
+# this many times (30 nested sums of 2 terms would otherwise copy it 2^30 times)
+UNROLL_COPIES = 256
 # A loop nest runs at most this many iterations of its innermost body (per point): a
 # source cannot ask for a computation that would not end in reasonable time
 MAX_ITERATIONS = 10**9
@@ -115,6 +118,7 @@ class IterationLowering:
         """Per function: the builder stack. The rest is the module's, as the statement
         pool is (a helper's loops are shared by the functions that call it)."""
         self.levels: list[Level] = [Level(builder, ())]
+        self.copies = 1          # copies of the current body the unrolled loops around make
         if not hasattr(self, "buffers"):
             self.index_ranges: dict[sp.Symbol, tuple[int, int]] = {}
             self.buffers: list[Buffer] = []
@@ -241,7 +245,8 @@ class IterationLowering:
         index = outer.fresh("_i")
         lo = self._bounds(start)[0]
         hi = self._bounds(stop)[1] - 1
-        work = max(1, hi - lo + 1) * self.levels[-1].work
+        loops = max(1, hi - lo + 1) * self.levels[-1].work      # the loops' iterations
+        work = loops * self.copies                               # and the unrolled copies
         if work > MAX_ITERATIONS:
             raise self.error(f"this loop would run {work:,} iterations (with the loops "
                              f"around it); at most {MAX_ITERATIONS:,} are allowed", span)
@@ -256,7 +261,7 @@ class IterationLowering:
             level.own.update(vs)
             return vs
 
-        level = Level(inner, self.levels[-1].loops + (tag,), {index}, work)
+        level = Level(inner, self.levels[-1].loops + (tag,), {index}, loops)
         self.levels.append(level)
         try:
             nexts = body(self._enter(scope, var, index, tag), carry)
@@ -270,6 +275,11 @@ class IterationLowering:
         outer.body.append(Loop(index, start, stop, carries, tuple(inner.body), False,
                                stop_when))
         return outs
+
+    def _unroll(self, trips: int | None) -> bool:
+        """Whether a loop of ``trips`` iterations is unrolled (see UNROLL_ITERATIONS)."""
+        return trips is not None and trips <= UNROLL_ITERATIONS and \
+            self.copies * max(1, trips) <= UNROLL_COPIES
 
     def _trips(self, start: Affine, stop: Affine) -> int | None:
         if start.constant is None or stop.constant is None:
@@ -321,11 +331,16 @@ class IterationLowering:
             return emit(binary(op, acc, v))
 
         trips = self._trips(start, stop)
-        if trips is not None and trips <= UNROLL_ITERATIONS:
+        if self._unroll(trips):
             acc = unit
-            for k in range(start.constant, stop.constant):
-                inner = self._enter(scope, r.var, sp.Integer(k), ("unroll", id(node), k))
-                acc = combine(acc, term(inner))
+            self.copies *= max(1, trips)
+            try:
+                for k in range(start.constant, stop.constant):
+                    inner = self._enter(scope, r.var, sp.Integer(k),
+                                        ("unroll", id(node), k))
+                    acc = combine(acc, term(inner))
+            finally:
+                self.copies //= max(1, trips)
             return acc
         shape: list = []
 
@@ -739,11 +754,15 @@ class IterationLowering:
                     write_row(n, ctx.nexts[n], row)
             return ctx.nexts
 
-        if stop - first <= UNROLL_ITERATIONS:
+        if self._unroll(stop - first):
             current = dict(starts)
-            for t in range(first, stop):
-                current = step(sp.Integer(t), current, self.levels[-1].loops +
-                               (("step", tuple(names), id(scope), t),))
+            self.copies *= max(1, stop - first)
+            try:
+                for t in range(first, stop):
+                    current = step(sp.Integer(t), current, self.levels[-1].loops +
+                                   (("step", tuple(names), id(scope), t),))
+            finally:
+                self.copies //= max(1, stop - first)
             return current
 
         def body(inner, carry):

@@ -423,3 +423,18 @@ def test_parameters_named_like_outputs(loops) -> None:
     H = np.asarray(f.hessian(x, 0.7, 1.3))
     _close(H[20, 21], np.sum(x ** 2))
     _close(H[:20, 20], 2 * x * 1.3)
+
+
+def test_nested_short_sums_are_not_unrolled_exponentially() -> None:
+    """12 nested sums of 2 terms: unrolling all of them would copy the body 4,096 times;
+    the innermost become loops once 256 copies are reached, and 30 nested sums are
+    refused (2^30 iterations) instead of hanging."""
+    nest = "".join(f"Σ_{{i{k}=0}}^{{1}} (" for k in range(12)) + "x" + ")" * 12
+    f = chaincc.compile(f"f(x) = {nest}\n")
+    v, (g,) = f.value_and_grad(1.5)
+    assert (v, g) == (1.5 * 4096, 4096.0)
+    assert any(isinstance(s, Loop) for s in f.compiled.forward.body)
+    deep = "".join(f"Σ_{{i{k}=0}}^{{1}} (" for k in range(30)) + "x" + ")" * 30
+    with pytest.raises(ChainccError) as info:
+        chaincc.compile(f"f(x) = {deep}\n")
+    assert "iterations" in info.value.message
