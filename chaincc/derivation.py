@@ -37,7 +37,7 @@ from .arith import cancels
 from .diagnostics import ChainccError
 from .evaluate import evaluate
 from .functions import Where
-from .ir import Param, Program, expr_text
+from .ir import Assign, Param, Program, expr_text
 from .mathprint import tidy
 from .optimize import Builder
 
@@ -67,6 +67,8 @@ class Node:
     consumers: list[sp.Symbol] = field(default_factory=list)
     value: float | None = None
     adjoint: float | None = None
+    # in a loop's body: (value, partials' values) at the iterations shown
+    ends: list[tuple[float | None, dict]] = field(default_factory=list)
 
     @property
     def is_input(self) -> bool:
@@ -267,7 +269,9 @@ def check_point(prog: Program, at: dict) -> dict[str, Point]:
 def derive(prog: Program, at: dict | None = None,
            reserved: frozenset[str] = frozenset()) -> Derivation:
     """The decomposition, local partials and (with ``at``) every value and adjoint.
-    Generated names avoid ``reserved`` (the names the source defines)."""
+    Generated names avoid ``reserved`` (the names the source defines). A program with
+    loops is derived in loop form by ``derivation_loops.derive_loops``."""
+    assert not prog.has_loops, "a program with loops is derived by derive_loops"
     params = [s for p in prog.params for s in p.symbols]
     pset = set(params)
     value = prog.output("value")
@@ -279,61 +283,13 @@ def derive(prog: Program, at: dict | None = None,
     if at is not None:
         at = check_point(prog, at)
     body = list(prog.body)
-    uses: dict[sp.Symbol, int] = {}
-    for st in body:
-        for s in st.expr.free_symbols:
-            uses[s] = uses.get(s, 0) + 1
     labelled = {s for s, _ in prog.labels}
-
-    # 1. group statements: merged[t] is t's definition with absorbed statements written in
-    merged: dict[sp.Symbol, sp.Expr] = {}
-    group: dict[sp.Symbol, list] = {}
-    kept: list[sp.Symbol] = []
-    by_target = {st.target: st for st in body}
-    order = {st.target: i for i, st in enumerate(body)}
-    for st in body:
-        rep: dict[sp.Symbol, sp.Expr] = {}
-        members = [st]
-        for a in sorted(st.expr.free_symbols - pset, key=order.__getitem__):
-            child = by_target[a]
-            if (uses.get(a, 0) == 1 and a not in labelled and a != out
-                    and _absorbs(st.expr, child.expr, merged[a], pset)):
-                trial = _swap(st.expr, {**rep, a: merged[a]})
-                if trial is not None and _ops(trial) <= MERGE_OPS:
-                    rep[a] = merged[a]
-                    members = group.pop(a) + members
-                    continue
-            kept.append(a)
-        merged[st.target] = st.expr.xreplace(rep)
-        group[st.target] = members
-    if isinstance(out, sp.Symbol) and out not in pset:
-        kept.append(out)
-    kept = sorted(set(kept), key=order.__getitem__)
+    keep = {out} if isinstance(out, sp.Symbol) and out not in pset else set()
+    merged, group, kept = group_statements(body, keep, labelled)
     names = _names(prog, kept, out, reserved)
     display = {t: sp.Symbol(names[t]) for t in kept}
-
-    # 2. nodes, with local partials from the rule table composed through each group
     nodes: dict[sp.Symbol, Node] = {p: Node(p, None) for p in params}
-    for t in kept:
-        stmts = group[t]
-        inner = {s.target for s in stmts}
-        to_display = {s.target: merged[s.target].xreplace(display) for s in stmts}
-        to_display.update(display)
-        node = Node(display[t], merged[t].xreplace(display), t)
-        if len(expr_text(node.expr)) <= OWN_CHARS:
-            # rules use the statement's own result (√g' = 1/(2√g)); write it out if short
-            to_display[t] = node.expr
-        raw = _local_partials(stmts, inner)
-        numeric, node.work = _kernel_partials(stmts, inner, f"_p{len(nodes)}_")
-        rank = {s: i for i, s in enumerate(params)}
-        for arg in sorted(raw, key=lambda s: rank[s] if s in rank else len(rank) + order[s]):
-            sym = display.get(arg, arg)
-            node.inputs.append(sym)
-            node.partials[sym] = _swap(raw[arg], to_display) or raw[arg].xreplace(display)
-            node.raw[sym] = raw[arg]
-            node.numeric[sym] = numeric.get(arg, sp.Integer(0))
-            nodes[sym].consumers.append(node.sym)
-        nodes[node.sym] = node
+    make_nodes(kept, merged, group, display, nodes, params, "_p")
     if not isinstance(out, sp.Symbol) or out in pset:
         # the result is an input or a constant: one line, f = x or f = 3
         sym = sp.Symbol(prog.name if prog.name not in {p.name for p in params}
@@ -360,6 +316,88 @@ def derive(prog: Program, at: dict | None = None,
     if at is not None:
         _evaluate(d, prog, at, display)
     return d
+
+
+def group_statements(body: list[Assign], keep: set[sp.Symbol], labelled: set[sp.Symbol]
+                     ) -> tuple[dict[sp.Symbol, sp.Expr], dict[sp.Symbol, list[Assign]],
+                                list[sp.Symbol]]:
+    """Step 1 of a derivation: group straight-line statements into intermediates (the
+    rule of this module's docstring). Symbols the statements do not define are inputs;
+    ``keep`` are intermediates whatever the rule says (the result, values used outside
+    the statements). Returns ``merged`` (each statement's definition with the statements
+    it absorbed written in), ``group`` (each statement's absorbed statements, itself
+    last) and the kept statements' targets in order."""
+    defined = {st.target for st in body}
+    uses: dict[sp.Symbol, int] = {}
+    for st in body:
+        for s in st.expr.free_symbols:
+            uses[s] = uses.get(s, 0) + 1
+    leaves = {s for st in body for s in st.expr.free_symbols} - defined
+    merged: dict[sp.Symbol, sp.Expr] = {}
+    group: dict[sp.Symbol, list[Assign]] = {}
+    kept: list[sp.Symbol] = []
+    by_target = {st.target: st for st in body}
+    order = {st.target: i for i, st in enumerate(body)}
+    for st in body:
+        rep: dict[sp.Symbol, sp.Expr] = {}
+        members = [st]
+        for a in sorted(st.expr.free_symbols & defined, key=order.__getitem__):
+            child = by_target[a]
+            if (uses.get(a, 0) == 1 and a not in labelled and a not in keep
+                    and _absorbs(st.expr, child.expr, merged[a], leaves)):
+                trial = _swap(st.expr, {**rep, a: merged[a]})
+                if trial is not None and _ops(trial) <= MERGE_OPS:
+                    rep[a] = merged[a]
+                    members = group.pop(a) + members
+                    continue
+            kept.append(a)
+        merged[st.target] = st.expr.xreplace(rep)
+        group[st.target] = members
+    kept.extend(k for k in keep if k in defined)
+    return merged, group, sorted(set(kept), key=order.__getitem__)
+
+
+def make_nodes(kept: list[sp.Symbol], merged: dict[sp.Symbol, sp.Expr],
+               group: dict[sp.Symbol, list[Assign]], display: dict[sp.Basic, sp.Symbol],
+               nodes: dict[sp.Symbol, Node], inputs: list[sp.Symbol], prefix: str,
+               write_out: frozenset[sp.Symbol] = frozenset()) -> None:
+    """Step 2: a Node per kept statement (added to ``nodes``, which holds the inputs'
+    Nodes by display symbol), with its local partials from the rule table composed
+    through its group, as formulas (display and program symbols) and as the kernels
+    compute them (statements prefixed ``prefix``). ``inputs`` orders the partials of the
+    inputs before those of earlier intermediates. Where a rule uses a statement's own
+    result (tanh' = 1 - tanh²), the result is written out when short, and always for
+    ``write_out``."""
+    order = {t: i for i, t in enumerate(kept)}
+    rank = {s: i for i, s in enumerate(inputs)}
+    for t in kept:
+        stmts = group[t]
+        inner = {s.target for s in stmts}
+        to_display = {s.target: merged[s.target].xreplace(display) for s in stmts}
+        to_display.update(display)
+        node = Node(display[t], merged[t].xreplace(display), t)
+        if len(expr_text(node.expr)) <= OWN_CHARS or t in write_out:
+            # rules use the statement's own result (√g' = 1/(2√g)); write it out if short
+            to_display[t] = node.expr
+        raw = _local_partials(stmts, inner)
+        numeric, node.work = _kernel_partials(stmts, inner, f"{prefix}{len(nodes)}_")
+        for arg in sorted(raw, key=lambda s: rank[s] if s in rank
+                          else len(rank) + order.get(s, len(order))):
+            sym = display.get(arg, arg)
+            shown = _swap(raw[arg], to_display) or raw[arg].xreplace(display)
+            num = numeric.get(arg, sp.Integer(0))
+            if sym in node.partials:
+                # two values shown as one (an element read twice): their parts add
+                node.partials[sym] += shown
+                node.raw[sym] += raw[arg]
+                node.numeric[sym] += num
+                continue
+            node.inputs.append(sym)
+            node.partials[sym] = shown
+            node.raw[sym] = raw[arg]
+            node.numeric[sym] = num
+            nodes[sym].consumers.append(node.sym)
+        nodes[node.sym] = node
 
 
 def _free(body: list, out: sp.Expr) -> set[sp.Symbol]:

@@ -10,6 +10,7 @@ only lays it out, in Unicode, ASCII, LaTeX or Markdown.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +36,8 @@ class Row:
     rhs: list[str]
     value: float | None = None
     exact: bool = False                # the final gradient: every digit, as eval prints
+    suffix: str = ""                   # after the formulas: a loop's range, t = 0..99
+    op: str = "="                      # "+=": one part of a value that several parts add to
 
     @property
     def shows_value(self) -> bool:
@@ -103,6 +106,10 @@ class Notation:
         """A formula inside prose."""
         return f"${s}$" if self.tex else s
 
+    def inline_text(self, s: str) -> str:
+        """Prose inside a formula."""
+        return f"\\text{{{s}}}" if self.tex else s
+
     def paren(self, s: str) -> str:
         return f"\\left({s}\\right)" if self.tex else f"({s})"
 
@@ -139,6 +146,9 @@ def explain(prog: Program, at: dict | None = None, format: str = "unicode",
     if output is not None:
         raise ChainccError(f"{prog.name} is a scalar function: only a vector-valued "
                            "function has outputs to pick from")
+    if prog.has_loops:
+        from .explain_loops import explain_loops
+        return explain_loops(prog, at, format, full, reserved)
     d = derive(prog, at, reserved)
     d.adjoints()
     shapes = {p.name: p.shape for p in prog.params}
@@ -353,25 +363,33 @@ def _text(head: Section, sections: list[Section]) -> str:
     for sec in sections:
         lines += ["", sec.title]
         rows = [r for r in sec.rows if isinstance(r, Row)]
-        width = max((len(r.lhs) for r in rows), default=0)
+        width = max((_width(r.lhs) for r in rows), default=0)
         body: list[tuple[str, float | None]] = []
         for r in sec.rows:
             if isinstance(r, str):
                 body.append(("   " + r, None))
                 continue
-            first = f"   {r.lhs:<{width}}"
+            first = "   " + r.lhs + " " * (width - _width(r.lhs))
             parts = r.rhs or [r.number() if r.value is not None else ""]
             for k, part in enumerate(parts):
-                text = (first if k == 0 else "   " + " " * width) + " = " + part
+                text = (first + f" {r.op} " if k == 0 else "   " + " " * width + " = ") + part
+                if k == len(parts) - 1:
+                    text += r.suffix
                 last = k == len(parts) - 1 and r.rhs and r.shows_value
                 body.append((text, r.value if last else None))
-        col = min(max((len(t) for t, v in body if v is not None), default=0), 56) + 2
+        col = min(max((_width(t) for t, v in body if v is not None), default=0), 56) + 2
         for text, value in body:
             if value is not None:
-                text = f"{text:<{col}}= {number(value)}" if len(text) < col else \
-                    f"{text}  = {number(value)}"
+                text = text + " " * (col - _width(text)) + f"= {number(value)}" \
+                    if _width(text) < col else f"{text}  = {number(value)}"
             lines.append(text.rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _width(text: str) -> int:
+    """Columns a line takes: combining accents (h̄, ŷ written as h and U+0304) take
+    none."""
+    return sum(1 for ch in text if not unicodedata.combining(ch))
 
 
 def _latex(head: Section, sections: list[Section]) -> str:
@@ -407,14 +425,20 @@ def _latex(head: Section, sections: list[Section]) -> str:
             elif isinstance(r, str):
                 prose(r)
             elif not r.rhs:
-                rows.append(f"{r.lhs} &= {r.number(tex=True)}")
+                rows.append(f"{r.lhs} &{_tex_op(r.op)} {r.number(tex=True)}")
             else:
                 for k, part in enumerate(r.rhs):
-                    tail = f" &&= {r.number(tex=True)}" if (k == len(r.rhs) - 1
-                                                              and r.shows_value) else ""
-                    rows.append(f"{r.lhs if k == 0 else ''} &= {part}{tail}".lstrip())
+                    end = k == len(r.rhs) - 1
+                    tail = f" &&= {r.number(tex=True)}" if end and r.shows_value else ""
+                    part += r.suffix if end else ""
+                    op = _tex_op(r.op) if k == 0 else "="
+                    rows.append(f"{r.lhs if k == 0 else ''} &{op} {part}{tail}".lstrip())
     flush()
     return "\n".join(out) + "\n"
+
+
+def _tex_op(op: str) -> str:
+    return "\\mathrel{+}=" if op == "+=" else op
 
 
 def _latex_text(s: str) -> str:
@@ -446,8 +470,9 @@ def _markdown(head: Section, sections: list[Section]) -> str:
             if isinstance(r, str):
                 lines.append(f"- {r}")
                 continue
-            value = f" = **{r.number()}**" if r.shows_value else ""
-            lines.append(f"- ${' = '.join([r.lhs, *r.rhs])}${value}")
+            value = f" {r.op if not r.rhs else '='} **{r.number()}**" if r.shows_value else ""
+            text = f" {r.op} ".join([r.lhs, ' = '.join(r.rhs)]) if r.rhs else r.lhs
+            lines.append(f"- ${text}{r.suffix}${value}")
     return "\n".join(lines) + "\n"
 
 
@@ -464,6 +489,10 @@ def latex_summary(prog: Program, reserved: frozenset[str] = frozenset()) -> str:
         f"\\right)"
     if len(prog.body) > REPR_STATEMENTS or prog.output("value").shape:
         return f"$${head}\\quad\\text{{({len(prog.body)} operations)}}$$"
+    if prog.has_loops:
+        from .explain_loops import latex_rows
+        rows = latex_rows(prog, reserved, REPR_FORWARD)
+        return "$$\\begin{aligned}" + " \\\\ ".join(rows) + "\\end{aligned}$$"
     d = derive(prog, None, reserved)
     d.adjoints()
     nt = Notation("latex", d, {p.name: p.shape for p in prog.params})

@@ -72,6 +72,9 @@ def ascii_name(name: str) -> str:
     """``β`` → ``beta``, ``ŷ`` → ``y_hat``: names spelt out for ASCII output."""
     out = []
     for ch in name:
+        if ch in _ACCENTS and out:          # a combining accent after its letter: h̄
+            out.append(f"_{_ACCENTS[ch]}")
+            continue
         acc = _accented(ch) if ord(ch) >= 128 else None
         out.append(ch if ord(ch) < 128 else _greek(ch) or
                    (f"{ascii_name(acc[0])}_{acc[1]}" if acc else ch))
@@ -144,6 +147,8 @@ def latex_name(name: str) -> str:
     base, bracket, index = name.partition("[")
     if bracket and base:              # an array element, indexed as in the text syntax
         return f"{latex_name(base)}[{index.rstrip(']')}]"
+    if len(name) > 1 and name.endswith("*"):     # a fixed point's solution: z*
+        return f"{_atom(name[:-1])}^{{*}}"
     label = name.find("^{(")
     if label > 0 and name.endswith(")}"):
         return f"{_atom(name[:label])}^{{({_tex_label(name[label + 3:-2])})}}"
@@ -246,6 +251,25 @@ class AsciiPrinter(StrPrinter):
         if self.unicode:
             name = _UNICODE_NAMES.get(type(expr), name)
         return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    def parenthesize(self, item, level, strict=False) -> str:
+        # a sum over an index takes everything after it: bracketed inside a product
+        if isinstance(item, sp.Sum) and level >= PRECEDENCE["Mul"]:
+            return f"({self._print(item)})"
+        return super().parenthesize(item, level, strict)
+
+    def _print_Sum(self, expr: sp.Sum) -> str:
+        """``sum(body for i = a..b)`` (Unicode: ``Σ_{i=a}^{b} body``), as the language
+        writes a sum over an index."""
+        body = expr.function
+        for i, lo, hi in expr.limits:                   # the first limit is the innermost
+            text = self._print(body) if not isinstance(body, str) else body
+            if self.unicode:
+                inner = f"({text})" if isinstance(body, sp.Add) else text
+                body = f"Σ_{{{self._print(i)}={self._print(lo)}}}^{{{self._print(hi)}}} {inner}"
+            else:
+                body = f"sum({text} for {self._print(i)} = {self._print(lo)}..{self._print(hi)})"
+        return body
 
     def _print_Relational(self, expr) -> str:
         op = _REL.get(expr.rel_op, expr.rel_op)

@@ -65,6 +65,14 @@ def element_program(prog: Program, index: Index) -> Program:
     value = prog.output("value")
     expr = value.exprs[int(np.ravel_multi_index(index, value.shape))]
     live: set[sp.Basic] = {expr} if isinstance(expr, sp.Symbol) else set()
+    if prog.has_loops:
+        from .ir import defined
+        from .optimize import prune
+        body = prune(prog.body, live)
+        names = defined(body)
+        return Program(label(prog.name, index), prog.params, body,
+                       (Output("value", (), (expr,)),), prog.line,
+                       tuple((s, n) for s, n in prog.labels if s in names), prog.buffers)
     kept = []
     for a in reversed(prog.body):
         if a.target in live:
