@@ -131,11 +131,17 @@ class CpuExecutor:
                 self._backend[kind] = True
             elif kind in ("value", "vg"):
                 i = 0 if kind == "value" else 1
-                self._backend[kind] = uses_llvm(self._statements[i], self._selections[i])
+                # one Numba module holds both programs' scalar kernels: the deeper
+                # program's loops decide for both
+                depth = max(self.unit.detail(self.index)["depths"])
+                self._backend[kind] = uses_llvm(self._statements[i], self._selections[i],
+                                                depth)
             else:
+                from .backends.numba_cpu import loop_depth, statement_count
                 from .optimize import count_selections
                 prog = self._derive(kind)
-                self._backend[kind] = uses_llvm(len(prog.body), count_selections(prog))
+                self._backend[kind] = uses_llvm(statement_count(prog), count_selections(prog),
+                                                loop_depth(prog))
         return self._backend[kind]
 
     def _native_kernel(self, kind: str):

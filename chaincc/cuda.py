@@ -35,6 +35,9 @@ TARGETS = ("cpu", "cuda")
 THREADS = 256            # threads per block
 BLOCKS_PER_SM = 32       # grid-stride loop: a fixed grid, a multiple of the SM count
 REDUCE_BLOCKS = 64       # reduce kernels: one grid on every GPU, so sums do not vary with it
+# most bytes of scratch memory (a program's loops) per launch: a kernel whose threads
+# would need more runs on fewer blocks, each thread taking more points
+SCRATCH_BYTES = 1 << 30
 HOW = ("install the CUDA target with `pip install chaincc[cuda]` (the numba-cuda package) "
        "on a machine with an NVIDIA GPU and its driver, or set NUMBA_ENABLE_CUDASIM=1 to "
        "run on Numba's CUDA simulator (slow; meant for tests)")
@@ -155,10 +158,14 @@ class CudaExecutor:
         self.cuda = cuda
         self.module = module
         self.dtype = np.dtype(dtype)
-        self.kernels = {"value_batch": getattr(module, f"{kernel}_batch"),
-                        "vg_batch": getattr(module, f"{kernel}_value_and_grad_batch"),
-                        "value_reduce": getattr(module, f"{kernel}_reduce"),
-                        "vg_reduce": getattr(module, f"{kernel}_value_and_grad_reduce")}
+        names = {"value_batch": f"{kernel}_batch",
+                 "vg_batch": f"{kernel}_value_and_grad_batch",
+                 "value_reduce": f"{kernel}_reduce",
+                 "vg_reduce": f"{kernel}_value_and_grad_reduce"}
+        self.kernels = {k: getattr(module, name) for k, name in names.items()}
+        # elements of scratch memory per thread that each kernel takes (a program's loops)
+        scratch = getattr(module, "SCRATCH", {})
+        self.scratch = {k: scratch.get(name, 0) for k, name in names.items()}
 
     def device_view(self, value: object) -> object | None:
         d = _device_view(self.cuda, value)
@@ -192,11 +199,26 @@ class CudaExecutor:
                 outs.append(self.cuda.device_array(dims, dtype=self.dtype))
         return outs
 
+    def _blocks(self, kernel: str, blocks: int, threads: int) -> int:
+        """``blocks``, or fewer (at least one) where the kernel's scratch memory for that
+        many would pass SCRATCH_BYTES."""
+        per_block = self.scratch[kernel] * threads * self.dtype.itemsize
+        return max(1, min(blocks, SCRATCH_BYTES // per_block)) if per_block else blocks
+
+    def _scratch(self, kernel: str, threads: int) -> list:
+        """The kernel's scratch memory, if it takes any: one column per thread of the
+        launch (``threads`` in all), which the thread reuses for every point it takes."""
+        size = self.scratch[kernel]
+        return [self.cuda.device_array((size, threads), dtype=self.dtype)] if size else []
+
     def _batch(self, kind: str, call: Call, targets: list) -> list:
         outs = self._outputs(call, targets)
         if call.n:
+            kernel = kind + "_batch"
             blocks, threads = launch_config(self.cuda, call.n)
-            self.kernels[kind + "_batch"][blocks, threads](call.n, *self._inputs(call), *outs)
+            blocks = self._blocks(kernel, blocks, threads)
+            self.kernels[kernel][blocks, threads](
+                call.n, *self._inputs(call), *outs, *self._scratch(kernel, blocks * threads))
         return outs
 
     def point(self, kind: str, call: Call) -> np.ndarray:
@@ -219,9 +241,12 @@ class CudaExecutor:
     def sum(self, kind: str, call: Call) -> np.ndarray:
         """The outputs summed over the points on the device: one row of sums per block
         comes back, and the rows are added here in float64."""
+        kernel = kind + "_reduce"
         blocks, threads = reduce_config(self.cuda)
+        blocks = self._blocks(kernel, blocks, threads)      # the same grid on every GPU
         part = self.cuda.device_array((blocks, sum(call.sizes)), dtype=self.dtype)
-        self.kernels[kind + "_reduce"][blocks, threads](call.n, *self._inputs(call), part)
+        self.kernels[kernel][blocks, threads](
+            call.n, *self._inputs(call), part, *self._scratch(kernel, blocks * threads))
         return part.copy_to_host().sum(axis=0, dtype=np.float64)
 
 

@@ -47,10 +47,15 @@ def using(backend: str) -> Iterator[None]:
         BACKEND = saved
 
 
-def uses_llvm(statements: int, selections: int) -> bool:
-    """Whether a program of this size runs on the LLVM backend."""
-    return BACKEND == "llvm" or statements > NATIVE_STATEMENTS or \
-        selections > NATIVE_SELECTIONS
+def uses_llvm(statements: int, selections: int, depth: int = 0) -> bool:
+    """Whether a program of this size (statements counted as written: a loop's body
+    once), and with loops nested ``depth`` deep, runs on the LLVM backend. Python, and so
+    Numba, takes loops nested only so deep (``numba_cpu.MAX_LOOP_DEPTH``)."""
+    if BACKEND == "llvm":
+        return True
+    from .backends.numba_cpu import MAX_LOOP_DEPTH
+    return statements > NATIVE_STATEMENTS or selections > NATIVE_SELECTIONS or \
+        depth > MAX_LOOP_DEPTH
 
 
 def _address(a: np.ndarray) -> int:

@@ -105,10 +105,10 @@ class Unit:
 
     def detail(self, index: int) -> dict:
         """Function ``index``'s statement and operation counts (and how deep its loops
-        nest): from the disk cache's
-        metadata when a process made them before, else from its fused program (then
-        written back to the metadata). The key of its Numba scalar kernel module is added
-        when that module is first made (``scalar_module``): the LLVM kernels need none."""
+        nest): from the disk cache's metadata when a process made them before, else from
+        its fused program (then written back to the metadata). The key of its Numba
+        scalar kernel module is added when that module is first made
+        (``scalar_module``): the LLVM kernels need none."""
         info = self.meta["functions"][index]
         if all(k in info for k in _DETAIL):
             return info

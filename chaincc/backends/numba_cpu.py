@@ -7,15 +7,24 @@ points, specialised on which arguments are per point and which are shared (broad
 shared values are read once before the loop, per-point ones at each point, so LLVM sees
 one loop it can keep in registers and vectorise. A generated module imports only math,
 numpy and numba, so ``chaincc compile --emit numba`` ships it as it is.
+
+A program's loops are Python ``for`` loops over ``range`` (carried values are variables
+updated at the end of each iteration), its Reads and Writes index arrays: a parameter's
+flat array, an output's, or the program's scratch memory, one block of every buffer
+allocated once per call of a kernel (per chunk of points, so per thread), never per
+point. Outputs that the program writes (``Output.written``) are filled by its Writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sympy as sp
+
 from ..calling import REDUCE_CHUNKS
+from ..diagnostics import ChainccError
 from ..escape import ascii_tag, comment_text, identifier
-from ..ir import Program
+from ..ir import Affine, Assign, Loop, Program, Read, Statement, Write, output_array, walk
 from ..ops import LIBM_CALLS
 from .printer import Printer
 
@@ -39,6 +48,10 @@ class PythonPrinter(Printer):
 
     def false(self) -> str:
         return "False"
+
+    def index_value(self, name: str) -> str:
+        """A loop index (the integer ``name``) as the number that expressions use."""
+        return f"float({name})"
 
 
 def py_name(name: str, fallback: str, taken: frozenset[str] = frozenset()) -> str:
@@ -83,19 +96,193 @@ def _chunk_count(n):
 
 # Programs up to this size get a prange batch wrapper as well as the per-chunk kernels.
 PRANGE_STATEMENTS = 200
+# Loops nested at most this deep: Python compiles at most 20 nested blocks in a function,
+# and the batch kernels put the program inside their loop over points (programs nested
+# deeper run on the LLVM kernels, see ``native.py``).
+MAX_LOOP_DEPTH = 16
+# The loop over points' index, as a term of the element index of a per-point array.
+POINT = sp.Symbol("_i")
+
+# Where Reads and Writes find an array's elements: its name -> (the element's text with
+# ``{}`` for the flat index, an Affine added to every index: the array's offset in a
+# larger block, and for per-point arrays the point's start).
+Arrays = dict[str, tuple[str, Affine]]
 
 
+def statement_count(prog: Program) -> int:
+    """Statements as a kernel writes them: a loop's body once, whatever its trip count."""
+    return sum(1 for _ in walk(prog.body))
 
-def _body(prog: Program, pr: Printer) -> list[str]:
-    return [f"{pr.operand(a.target)} = {pr.expr(a.expr)}" for a in prog.body]
+
+def loop_depth(prog: Program) -> int:
+    """How deep the program's loops nest (0: straight-line)."""
+    deepest, stack = 0, [(prog.body, 0)]
+    while stack:
+        body, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((s.body, depth + 1) for s in body if isinstance(s, Loop))
+    return deepest
+
+
+def check_depth(prog: Program, target: str = "Numba") -> None:
+    """A ChainccError for a program whose loops nest deeper than Python can write."""
+    depth = loop_depth(prog)
+    if depth > MAX_LOOP_DEPTH:
+        raise ChainccError(f"function '{comment_text(prog.name)}' nests loops {depth} deep: "
+                           f"{target} kernels nest at most {MAX_LOOP_DEPTH} (the C output "
+                           f"and chaincc's default CPU kernels nest any depth)")
+
+
+def affine_text(a: Affine) -> str:
+    """An integer index in Python: loop indices by their names (the integer counters)."""
+    if not a.terms:
+        return str(a.const)
+    text = ""
+    for c, v in a.terms:
+        if not text:
+            text = v.name if c == 1 else f"{c} * {v.name}"
+        else:
+            op, c = ("-", -c) if c < 0 else ("+", c)
+            text += f" {op} {v.name if c == 1 else f'{c} * {v.name}'}"
+    if a.const:
+        text += f" + {a.const}" if a.const > 0 else f" - {-a.const}"
+    return text
+
+
+def used_symbols(prog: Program) -> set[sp.Basic]:
+    """The symbols a program's statements and outputs read: a batch kernel loads only
+    these parameter elements (a parameter read by element Reads in a loop has its
+    elements loaded by those instead)."""
+    used: set[sp.Basic] = set()
+    for s in walk(prog.body):
+        if isinstance(s, Assign):
+            used |= s.expr.free_symbols
+        elif isinstance(s, Write):
+            used |= s.value.free_symbols
+        elif isinstance(s, Loop):
+            for c in s.carries:
+                used |= c.init.free_symbols | c.next.free_symbols
+    for o in prog.outputs:
+        for e in o.exprs:
+            used |= e.free_symbols
+    return used
+
+
+def element(arrays: Arrays, name: str, index: Affine) -> str:
+    """The text of element ``index`` of the array a Read or Write names."""
+    template, base = arrays[name]
+    return template.format(affine_text(base + index))
+
+
+def _index_value_used(lp: Loop) -> bool:
+    """Whether the loop's index is used as a number (not only in element indices)."""
+    i = lp.index
+    for s in walk(lp.body):
+        if isinstance(s, Assign) and i in s.expr.free_symbols or \
+                isinstance(s, Write) and i in s.value.free_symbols:
+            return True
+        if isinstance(s, Loop) and any(i in c.init.free_symbols | c.next.free_symbols
+                                       for c in s.carries):
+            return True
+    return any(i in c.next.free_symbols for c in lp.carries) or \
+        lp.until is not None and i in lp.until.free_symbols
+
+
+def statements(body: tuple[Statement, ...], pr: PythonPrinter, arrays: Arrays) -> list[str]:
+    """Python lines of a body (indented from column 0): assignments, element reads and
+    writes, and loops with their carried values (iteratively: no Python recursion)."""
+    out: list[str] = []
+    # items: (depth, a line of text) or (depth, a body of statements)
+    stack: list[tuple[int, str | tuple[Statement, ...]]] = [(0, body)]
+    while stack:
+        depth, item = stack.pop()
+        if isinstance(item, str):
+            out.append("    " * depth + item)
+            continue
+        todo: list[tuple[int, str | tuple[Statement, ...]]] = []
+        for s in item:
+            if isinstance(s, Assign):
+                todo.append((depth, f"{pr.operand(s.target)} = {pr.expr(s.expr)}"))
+            elif isinstance(s, Read):
+                todo.append((depth, f"{pr.operand(s.target)} = "
+                                    f"{element(arrays, s.array, s.index)}"))
+            elif isinstance(s, Write):
+                todo.append((depth, f"{element(arrays, s.array, s.index)} "
+                                    f"{'+=' if s.add else '='} {pr.operand(s.value)}"))
+            else:
+                todo += [(depth + inner, t) for inner, t in _loop(s, pr)]
+        stack.extend(reversed(todo))
+    return out
+
+
+def _loop(lp: Loop, pr: PythonPrinter) -> list[tuple[int, str | tuple[Statement, ...]]]:
+    """A loop as items of ``statements``, each with its depth from the loop's: the
+    carried values' first values, the ``for``, then one level in the index as a number
+    (where the body uses it so), the body and the carried values' update, and after the
+    loop the values it leaves."""
+    i = lp.index.name
+    assert i.isidentifier(), i
+    if lp.reverse:
+        span = f"{affine_text(lp.stop + -1)}, {affine_text(lp.start + -1)}, -1"
+    else:
+        span = f"{affine_text(lp.start)}, {affine_text(lp.stop)}"
+    items: list[tuple[int, str | tuple[Statement, ...]]] = [
+        (0, f"{pr.operand(c.var)} = {pr.operand(c.init)}") for c in lp.carries]
+    items.append((0, f"for {i} in range({span}):"))
+    if _index_value_used(lp):
+        pr.names[lp.index] = f"{i}f"
+        items.append((1, f"{i}f = {pr.index_value(i)}"))
+    items.append((1, lp.body))
+    until = None
+    if lp.until is not None:
+        # a fixed point: the loop ends after the iteration whose condition holds (the
+        # condition as the body computed it, before the carried values change)
+        until = pr.cond(lp.until)
+        if lp.until.free_symbols & {c.var for c in lp.carries}:
+            items.append((1, f"_until = {until}"))
+            until = "_until"
+    if lp.carries:
+        # every next value is computed before any carried value changes
+        vs = ", ".join(pr.operand(c.var) for c in lp.carries)
+        ns = ", ".join(pr.operand(c.next) for c in lp.carries)
+        items.append((1, f"{vs} = {ns}"))
+    elif not lp.body and until is None:
+        items.append((1, "pass"))
+    if until is not None:
+        items += [(1, f"if {until}:"), (2, "break")]
+    # the values the loop leaves: after a break, the carried values' next values
+    items += [(0, f"{pr.operand(c.out)} = {pr.operand(c.var)}") for c in lp.carries]
+    return items
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _body(prog: Program, pr: Printer, arrays: Arrays | None = None) -> list[str]:
+    return statements(prog.body, pr, arrays or {})
 
 
 def _outs(prog: Program, pr: Printer) -> list[str]:
-    return [pr.operand(e) for o in prog.outputs for e in o.exprs]
+    """The values of the outputs that are not written by the program, element by element."""
+    return [pr.operand(e) for o in prog.outputs if not o.written for e in o.exprs]
 
 
 def _indent(lines: Sequence[str], spaces: int) -> list[str]:
     return [" " * spaces + line for line in lines]
+
+
+def buffer_arrays(prog: Program, template: str, start: int = 0) -> tuple[Arrays, int]:
+    """The program's buffers one after another in a block of scratch memory (from
+    ``start``), and the block's size."""
+    arrays, at = {}, start
+    for b in prog.buffers:
+        arrays[b.name] = (template, Affine(at))
+        at += b.size
+    return arrays, at
 
 
 def arg_names(prog: Program, taken: frozenset[str]) -> tuple[list[str], dict]:
@@ -115,16 +302,33 @@ def arg_names(prog: Program, taken: frozenset[str]) -> tuple[list[str], dict]:
 def scalar_kernel(prog: Program, fname: str) -> list[str]:
     """``fname``: scalars and flat parameter arrays in; the output's value out, or a
     float64 array of every output's elements when there are several."""
+    check_depth(prog)
     args, names = arg_names(prog, frozenset({fname}))
     pr = PythonPrinter(names)
-    outs = _outs(prog, pr)
-    if len(outs) == 1:
-        return ["", "@njit(**OPTS)", f"def {fname}({', '.join(args)}):",
-                *_indent(_body(prog, pr), 4), f"    return {outs[0]}"]
-    # several outputs come back in one array: a large tuple costs Numba and LLVM dearly
-    return ["", "@njit(**OPTS)", f"def {fname}({', '.join(args)}):",
-            *_indent(_body(prog, pr), 4), f"    _out = np.empty({len(outs)})",
-            *(f"    _out[{k}] = {v}" for k, v in enumerate(outs)), "    return _out"]
+    arrays: Arrays = {p.name: (f"{a}[{{}}]" if p.shape else a, Affine(0))
+                      for a, p in zip(args, prog.params)}
+    memory, size = buffer_arrays(prog, "_scratch[{}]")
+    start = [f"_scratch = np.empty({size})"] if prog.buffers else []
+    head = ["", "@njit(**OPTS)", f"def {fname}({', '.join(args)}):"]
+    if not any(o.written for o in prog.outputs):
+        body = _body(prog, pr, arrays | memory)
+        outs = _outs(prog, pr)
+        if len(outs) == 1:
+            return [*head, *_indent(start + body, 4), f"    return {outs[0]}"]
+        # several outputs come back in one array: a large tuple costs Numba and LLVM dearly
+        return [*head, *_indent(start + body, 4), f"    _out = np.empty({len(outs)})",
+                *(f"    _out[{k}] = {v}" for k, v in enumerate(outs)), "    return _out"]
+    # outputs that the program writes are filled in place in the array returned
+    total, stores, at = sum(_size(o.shape) for o in prog.outputs), [], 0
+    for o in prog.outputs:
+        if o.written:
+            arrays[output_array(o.name)] = ("_out[{}]", Affine(at))
+        else:
+            stores += [f"_out[{at + k}] = {pr.operand(e)}" for k, e in enumerate(o.exprs)]
+        at += _size(o.shape)
+    body = _body(prog, pr, arrays | memory)
+    return [*head, *_indent([*start, f"_out = np.empty({total})", *body, *stores], 4),
+            f"    return {'_out[0]' if total == 1 else '_out'}"]
 
 
 def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None,
@@ -138,14 +342,23 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
 
     ``shared[j]`` says parameter j is one value for all points (a float, or a flat
     array); otherwise it is per point: shape (n,), or (n * size,) row by row for an array
-    parameter. Outputs are per point likewise.
+    parameter. Outputs are per point likewise. A program with buffers gets one block of
+    scratch memory per call, reused by every point of the chunk.
     """
+    check_depth(prog)
     shared = tuple(shared) if shared is not None else (False,) * len(prog.params)
     taken = frozenset({f"{fname}_{s}" for s in ("points", "batch", "sum", "reduce")})
     args, _ = arg_names(prog, taken)
     hoisted, per_point, names = [], [], {}
+    arrays: Arrays = {}
+    used = used_symbols(prog)
     for j, (a, p, sh) in enumerate(zip(args, prog.params, shared)):
+        # Reads of the parameter's elements: flat, from this point's row if per point
+        arrays[p.name] = (f"{a}[{{}}]" if p.shape or not sh else a,
+                          Affine(0) if sh else Affine(0, ((p.size, POINT),)))
         for k, sym in enumerate(p.symbols):
+            if sym not in used:
+                continue
             local = f"_x{j}_{k}" if p.shape else f"_x{j}"
             names[sym] = local
             if not p.shape:
@@ -156,7 +369,11 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
                 (hoisted if sh else per_point).append(
                     f"{local} = {a}[{k}]" if sh else f"{local} = {a}[_i * {p.size} + {k}]")
     pr = PythonPrinter(names)
-    body = per_point + _body(prog, pr)
+    memory, scratch = buffer_arrays(prog, "_scratch[{}]")
+    points_arrays = arrays | {
+        output_array(o.name): (f"_out{j}[{{}}]", Affine(0, ((_size(o.shape), POINT),)))
+        for j, o in enumerate(prog.outputs) if o.written} | memory
+    body = per_point + _body(prog, pr, points_arrays)
     values = _outs(prog, pr)
     a_ = "".join(a + ", " for a in args)
     res = ", ".join(f"_out{j}" for j in range(len(prog.outputs)))
@@ -164,11 +381,14 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
     # knows no index is negative, drops its wrap-around test, and LLVM vectorises.
     window = [f"{a} = {a}[_lo * {p.size}:_hi * {p.size}]" if p.shape else f"{a} = {a}[_lo:_hi]"
               for a, p, sh in zip(args, prog.params, shared) if not sh]
-    out_window = [f"_out{j} = _out{j}[_lo * {len(o.exprs)}:_hi * {len(o.exprs)}]"
+    out_window = [f"_out{j} = _out{j}[_lo * {_size(o.shape)}:_hi * {_size(o.shape)}]"
                   if o.shape else f"_out{j} = _out{j}[_lo:_hi]"
                   for j, o in enumerate(prog.outputs)]
+    alloc = [f"_scratch = np.empty({scratch})"] if prog.buffers else []
     stores, k = [], 0
     for j, o in enumerate(prog.outputs):
+        if o.written:
+            continue
         for e in range(len(o.exprs)):
             at = "_i" if not o.shape else f"_i * {len(o.exprs)} + {e}"
             stores.append(f"_out{j}[{at}] = {values[k]}")
@@ -176,8 +396,8 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
     # The loops over points are plain (serial) functions, so Numba compiles the body once
     # without its parallel-loop analysis.
     lines = ["", "@njit(**OPTS)", f"def {fname}_points(_lo, _hi, {a_}{res}):",
-             *_indent(hoisted + window + out_window, 4), "    for _i in range(_hi - _lo):",
-             *_indent(body + stores, 8)]
+             *_indent(hoisted + window + out_window + alloc, 4),
+             "    for _i in range(_hi - _lo):", *_indent(body + stores, 8)]
     if parallel:
         lines += ["", "@njit(parallel=True, **OPTS)", f"def {fname}_batch(_n, {a_}{res}):",
                   "    _chunks = _chunk_count(_n)",
@@ -185,18 +405,43 @@ def loop_kernels(prog: Program, fname: str, shared: Sequence[bool] | None = None
                   f"        {fname}_points(_c * _n // _chunks, (_c + 1) * _n // _chunks, "
                   f"{a_}{res})"]
     if reduce:
-        acc = [f"_s{k}" for k in range(len(values))]
-        lines += ["", "@njit(**REDUCE_OPTS)", f"def {fname}_sum(_lo, _hi, {a_}_acc, _c):",
-                  *_indent(hoisted + window, 4), *(f"    {a} = 0.0" for a in acc),
-                  "    for _i in range(_hi - _lo):", *_indent(body, 8),
-                  *(f"        {a} += {v}" for a, v in zip(acc, values)),
-                  *(f"    _acc[_c, {k}] = {a}" for k, a in enumerate(acc))]
+        lines += _sum_kernel(prog, fname, a_, hoisted + window, per_point, pr,
+                             arrays | memory, scratch, values)
     if reduce and parallel:
         lines += ["", "@njit(parallel=True, **OPTS)", f"def {fname}_reduce(_n, {a_}_acc):",
                   f"    for _c in prange({REDUCE_CHUNKS}):",
                   f"        {fname}_sum(_c * _n // {REDUCE_CHUNKS}, "
                   f"(_c + 1) * _n // {REDUCE_CHUNKS}, {a_}_acc, _c)"]
     return lines
+
+
+def _sum_kernel(prog: Program, fname: str, a_: str, hoisted: list[str],
+                per_point: list[str], pr: PythonPrinter, arrays: Arrays, scratch: int,
+                values: list[str]) -> list[str]:
+    """``fname_sum``: each output value added to a running sum; the outputs the program
+    writes are written to scratch memory after the buffers at each point and added to
+    row c of ``acc`` from there, element by element in a loop."""
+    arrays, sums, adds, finals = dict(arrays), [], [], []
+    at, size, k = 0, scratch, 0
+    for o in prog.outputs:
+        n = _size(o.shape)
+        if o.written:
+            arrays[output_array(o.name)] = ("_scratch[{}]", Affine(size))
+            sums.append(f"_acc[_c, {at}:{at + n}] = 0.0")
+            adds += [f"for _e in range({n}):",
+                     f"    _acc[_c, {at} + _e] += _scratch[{size} + _e]"]
+            size += n
+        else:
+            sums += [f"_s{at + e} = 0.0" for e in range(n)]
+            adds += [f"_s{at + e} += {values[k + e]}" for e in range(n)]
+            finals += [f"_acc[_c, {at + e}] = _s{at + e}" for e in range(n)]
+            k += n
+        at += n
+    alloc = [f"_scratch = np.empty({size})"] if size else []
+    body = per_point + _body(prog, pr, arrays)
+    return ["", "@njit(**REDUCE_OPTS)", f"def {fname}_sum(_lo, _hi, {a_}_acc, _c):",
+            *_indent(hoisted + alloc + sums, 4), "    for _i in range(_hi - _lo):",
+            *_indent(body + adds, 8), *_indent(finals, 4)]
 
 
 def function_source(fwd: Program, vg: Program | None, stamp: str = "",
@@ -237,6 +482,6 @@ def batch_module_source(version: str, file: str, prog: Program, fname: str,
     Callers spread chunks over threads; a small program also gets the prange wrapper,
     whose threads start faster, which matters when a batch takes milliseconds (a large
     body would make that wrapper slow to compile, since Numba compiles it again inside)."""
-    small = len(prog.body) <= PRANGE_STATEMENTS
+    small = statement_count(prog) <= PRANGE_STATEMENTS
     return HEADER.format(version=version, file=comment_text(file)) + "\n".join(
         loop_kernels(prog, fname, shared, reduce, parallel=small)) + "\n"

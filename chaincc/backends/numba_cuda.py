@@ -9,6 +9,18 @@ per point in a grid-stride loop, each input per point (an array of n values, or 
 instead of storing them: per-thread sums, then a shared-memory tree per block, one row of
 block sums per block (see :func:`reduce_kernel`).
 
+A program with loops (``ir.Loop``) has them as ``for`` loops over ``range`` in the device
+function and in each kernel, written as the CPU backend writes them. Its scratch memory
+(its buffers, and in a reduce kernel the outputs it writes element by element) is one
+global array per launch, (elements, threads of the grid): each thread has a column of
+its own, which its grid-stride loop reuses for every point it takes, so the memory
+grows with the grid, never with the points. The kernels then take it as their last
+argument, ``_scratch``. The device function allocates nothing: it takes the arrays of the
+outputs that the program writes element by element (a gradient of an array read in a
+loop) after the parameters, and a column's worth of scratch memory, a 1-D array, last
+(see :func:`program_kernels`). ``SCRATCH`` in the module gives each function's and
+kernel's number of scratch elements per thread (absent: none).
+
 The module is written for one floating type. For float32 every literal is printed as
 ``np.float32(...)``, so Numba types each operation, and each ``math.*`` call, in single
 precision (libdevice's ``expf``, ``logf``, ...) instead of promoting to float64.
@@ -19,12 +31,22 @@ the Numba CUDA simulator.
 from __future__ import annotations
 
 from ..escape import comment_text
-from ..ir import Program
-from .numba_cpu import PythonPrinter, arg_names
+from ..ir import Affine, Program, output_array
+from .numba_cpu import (
+    Arrays,
+    PythonPrinter,
+    arg_names,
+    buffer_arrays,
+    check_depth,
+    py_name,
+    statements,
+    used_symbols,
+)
 from .numba_cpu import kernel_name as cpu_kernel_name
 
 # module-level names of the generated code, which user names must not shadow
-GLOBALS = frozenset({"math", "np", "cuda", "types", "overload", "DEVICE", "KERNEL"})
+GLOBALS = frozenset({"math", "np", "cuda", "types", "overload", "DEVICE", "KERNEL",
+                     "SCRATCH"})
 DTYPES = ("float64", "float32")
 REDUCE_THREADS = 128      # most threads per block of a reduce kernel (a power of two)
 REDUCE_GROUP = 8          # outputs combined per pass through the block's shared memory
@@ -40,6 +62,9 @@ class CudaPrinter(PythonPrinter):
     libm = PythonPrinter.libm | {"cbrt": "cuda.cbrt({0})", "floor": "math.floor({0})",
                                  "ceil": "math.ceil({0})"}
 
+    def index_value(self, name: str) -> str:
+        return f"np.float64({name})"
+
 
 class Float32Printer(CudaPrinter):
     """Every literal a float32, so that no operation is promoted to float64."""
@@ -50,6 +75,9 @@ class Float32Printer(CudaPrinter):
         if v != v or v in (float("inf"), float("-inf")):
             return super().number(v)
         return f"np.float32({float(v)!r})"
+
+    def index_value(self, name: str) -> str:
+        return f"np.float32({name})"
 
 
 PRINTERS: dict[str, type[CudaPrinter]] = {"float64": CudaPrinter, "float32": Float32Printer}
@@ -64,6 +92,8 @@ from numba.cuda.extending import overload
 
 DEVICE = dict(device=True)
 KERNEL = dict(cache=True)
+# elements of scratch memory per thread, by function and kernel (none where absent)
+SCRATCH = {{}}
 
 
 def _at(x, i):
@@ -117,33 +147,43 @@ def kernel_name(name: str) -> str:
 
 
 def loop_inputs(prog: Program, args: list[str]) -> tuple[list[str], dict]:
-    """Per-point loads of every input element inside the batch loop, and the printer's
-    names for them (``_x{param}`` or ``_x{param}_{element}``)."""
+    """Per-point loads of the input elements the program reads, inside the batch loop,
+    and the printer's names for them (``_x{param}`` or ``_x{param}_{element}``)."""
     loads, names = [], {}
+    used = used_symbols(prog)
     for j, (a, p) in enumerate(zip(args, prog.params)):
         if not p.shape:
             names[p.symbols[0]] = f"_x{j}"
-            loads.append(f"_x{j} = _at({a}, _i)")
+            if p.symbols[0] in used:
+                loads.append(f"_x{j} = _at({a}, _i)")
             continue
         for k, sym in enumerate(p.symbols):
             names[sym] = f"_x{j}_{k}"
-            loads.append(f"_x{j}_{k} = _el({a}, _i, {k})")
+            if sym in used:
+                loads.append(f"_x{j}_{k} = _el({a}, _i, {k})")
     return loads, names
 
 
-def _statements(prog: Program, pr: CudaPrinter, indent: str) -> list[str]:
-    return [f"{indent}{pr.operand(a.target)} = {pr.expr(a.expr)}" for a in prog.body]
-
-
 def _values(prog: Program, pr: CudaPrinter) -> list[str]:
-    return [pr.operand(e) for o in prog.outputs for e in o.exprs]
+    """The values of the outputs that are not written by the program, element by element."""
+    return [pr.operand(e) for o in prog.outputs if not o.written for e in o.exprs]
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def _stores(prog: Program, values: list[str], indent: str) -> list[str]:
     """Per-point results into the output arrays: (n,) for a scalar output, (n, size)
-    for an array one (the reduce kernel adds them to per-thread sums instead)."""
+    for an array one (the reduce kernel adds them to per-thread sums instead). Outputs
+    the program writes are written by its statements."""
     lines, k = [], 0
     for j, o in enumerate(prog.outputs):
+        if o.written:
+            continue
         for e in range(len(o.exprs)):
             lines.append(f"{indent}_out{j}[{'_i' if not o.shape else f'_i, {e}'}] = "
                          f"{values[k]}")
@@ -151,24 +191,64 @@ def _stores(prog: Program, values: list[str], indent: str) -> list[str]:
     return lines
 
 
+def _point_arrays(prog: Program, args: list[str]) -> Arrays:
+    """Reads of parameters in a batch kernel: point ``_i``'s row where the parameter is
+    per point, the flat array where it is shared (``_el``/``_at`` tell which)."""
+    return {p.name: (f"_el({a}, _i, {{}})" if p.shape else f"_at({a}, _i)", Affine(0))
+            for a, p in zip(args, prog.params)}
+
+
+def _scratch_line(name: str, size: int) -> list[str]:
+    return [f'SCRATCH["{name}"] = {size}'] if size else []
+
+
 def program_kernels(prog: Program, fname: str, dtype: str) -> list[str]:
     """Device function ``fname`` (scalars and flat parameter arrays in, the outputs'
     elements out, a tuple when there are several) and kernel ``fname_batch(_n, inputs...,
-    outputs...)``, whose grid-stride loop carries the body inline."""
+    outputs...)``, whose grid-stride loop carries the body inline.
+
+    Of a program with loops, the device function returns only the outputs it computes
+    as values: the outputs that the program writes element by element (``written``)
+    are flat arrays that the caller passes after the parameters, named after the
+    outputs (``grad_x``), and a program with buffers takes its scratch memory last."""
+    check_depth(prog, "CUDA")
     taken = frozenset({fname, f"{fname}_batch", f"{fname}_reduce"}) | GLOBALS
     args, names = arg_names(prog, taken)
     pr = PRINTERS[dtype](names)
+    # the device function: the outputs the program writes are arrays its caller passes,
+    # and so is its scratch memory (its buffers)
+    arrays: Arrays = {p.name: (f"{a}[{{}}]" if p.shape else a, Affine(0))
+                      for a, p in zip(args, prog.params)}
+    written = []
+    for j, o in enumerate(prog.outputs):
+        if o.written:
+            written.append(py_name(o.name, f"_w{j}", taken | frozenset(args)))
+            arrays[output_array(o.name)] = (f"{written[-1]}[{{}}]", Affine(0))
+    memory, size = buffer_arrays(prog, "_scratch[{}]")
+    body = statements(prog.body, pr, arrays | memory)
     outs = _values(prog, pr)
-    ret = outs[0] if len(outs) == 1 else f"({', '.join(outs)},)"
-    lines = ["", "@cuda.jit(**DEVICE)", f"def {fname}({', '.join(args)}):",
-             *_statements(prog, pr, "    "), f"    return {ret}"]
+    ret = [] if not outs else [f"    return {outs[0]}"] if len(outs) == 1 else \
+        [f"    return ({', '.join(outs)},)"]
+    device_args = [*args, *written, *(["_scratch"] if size else [])]
+    lines = ["", "@cuda.jit(**DEVICE)", f"def {fname}({', '.join(device_args)}):",
+             *(f"    {line}" for line in body), *ret, *_scratch_line(fname, size)]
     loads, loop_names = loop_inputs(prog, args)
     lp = PRINTERS[dtype](loop_names)
+    memory, size = buffer_arrays(prog, "_scratch[{}, _slot]")
+    arrays = _point_arrays(prog, args) | {
+        output_array(o.name): (f"_out{j}[_i, {{}}]" if o.shape else f"_out{j}[_i]",
+                               Affine(0))
+        for j, o in enumerate(prog.outputs) if o.written} | memory
     res = [f"_out{j}" for j in range(len(prog.outputs))]
-    lines += ["", "@cuda.jit(**KERNEL)", f"def {fname}_batch({', '.join(['_n', *args, *res])}):",
+    scratch = ["_scratch"] if size else []
+    lines += ["", "@cuda.jit(**KERNEL)",
+              f"def {fname}_batch({', '.join(['_n', *args, *res, *scratch])}):",
+              *(["    _slot = cuda.grid(1)"] if size else []),
               "    for _i in range(cuda.grid(1), _n, cuda.gridsize(1)):",
-              *(f"        {line}" for line in loads), *_statements(prog, lp, "        "),
-              *_stores(prog, _values(prog, lp), "        ")]
+              *(f"        {line}" for line in loads),
+              *(f"        {line}" for line in statements(prog.body, lp, arrays)),
+              *_stores(prog, _values(prog, lp), "        "),
+              *_scratch_line(f"{fname}_batch", size)]
     return lines + reduce_kernel(prog, fname, args, loads, lp, dtype)
 
 
@@ -178,21 +258,65 @@ def reduce_kernel(prog: Program, fname: str, args: list[str], loads: list[str],
     added to a per-thread sum (in the kernel's dtype) instead of stored; then, REDUCE_GROUP
     outputs at a time, the block's threads combine their sums through shared memory and
     thread 0 writes them to row ``blockIdx`` of ``_part`` (blocks, outputs). The caller
-    adds the rows, so no per-point result is ever written."""
+    adds the rows, so no per-point result is ever written.
+
+    The outputs that the program writes go to the thread's scratch memory after its
+    buffers at each point, and their per-thread sums after those; a loop adds one to the
+    other and passes the sums through shared memory, REDUCE_GROUP at a time."""
     values = _values(prog, lp)
-    acc = [f"_s{k}" for k in range(len(values))]
-    rows = min(REDUCE_GROUP, len(values))
-    lines = ["", "@cuda.jit(**KERNEL)", f"def {fname}_reduce({', '.join(['_n', *args, '_part'])}):",
-             *(f"    {a} = {lp.number(0.0)}" for a in acc),
+    memory, size = buffer_arrays(prog, "_scratch[{}, _slot]")
+    written = sum(_size(o.shape) for o in prog.outputs if o.written)
+    arrays = _point_arrays(prog, args) | memory
+    total = sum(_size(o.shape) for o in prog.outputs)
+    rows = min(REDUCE_GROUP, total)
+    zero = lp.number(0.0)
+    sums, adds, groups = [], [], []
+    run: list[tuple[int, str]] = []           # per-thread sums of consecutive columns
+    at, w, k = 0, size, 0                     # column of _part, scratch row, value
+    for o in prog.outputs + (None,):
+        if (o is None or o.written) and run:
+            for base in range(0, len(run), rows):
+                group = run[base:base + rows]
+                groups += [*(f"_sh[{g}, _t] = {a}" for g, (_, a) in enumerate(group)),
+                           "cuda.syncthreads()",
+                           f"_block_sum(_sh, {len(group)}, _part, {group[0][0]})"]
+            run = []
+        if o is None:
+            break
+        n = _size(o.shape)
+        if o.written:
+            arrays[output_array(o.name)] = ("_scratch[{}, _slot]", Affine(w))
+            s = w + written
+            sums += [f"for _e in range({n}):", f"    _scratch[{s} + _e, _slot] = {zero}"]
+            adds += [f"for _e in range({n}):",
+                     f"    _scratch[{s} + _e, _slot] += _scratch[{w} + _e, _slot]"]
+            groups += [f"for _e0 in range(0, {n}, {rows}):",
+                       f"    _m = min({rows}, {n} - _e0)",
+                       "    for _e in range(_m):",
+                       f"        _sh[_e, _t] = _scratch[{s} + _e0 + _e, _slot]",
+                       "    cuda.syncthreads()",
+                       f"    _block_sum(_sh, _m, _part, {at} + _e0)"]
+            w += n
+        else:
+            names = [f"_s{at + e}" for e in range(n)]
+            run += [(at + e, a) for e, a in enumerate(names)]
+            sums += [f"{a} = {zero}" for a in names]
+            adds += [f"{a} += {v}" for a, v in zip(names, values[k:k + n])]
+            k += n
+        at += n
+    scratch = size + 2 * written
+    params = ["_n", *args, "_part", *(["_scratch"] if scratch else [])]
+    lines = ["", "@cuda.jit(**KERNEL)", f"def {fname}_reduce({', '.join(params)}):",
+             *(["    _slot = cuda.grid(1)"] if scratch else []),
+             *(f"    {line}" for line in sums),
              "    for _i in range(cuda.grid(1), _n, cuda.gridsize(1)):",
-             *(f"        {line}" for line in loads), *_statements(prog, lp, "        "),
-             *(f"        {a} += {v}" for a, v in zip(acc, values)),
+             *(f"        {line}" for line in loads),
+             *(f"        {line}" for line in statements(prog.body, lp, arrays)),
+             *(f"        {line}" for line in adds),
              f"    _sh = cuda.shared.array(({rows}, {REDUCE_THREADS}), np.{dtype})",
-             "    _t = cuda.threadIdx.x"]
-    for base in range(0, len(acc), rows):
-        group = acc[base:base + rows]
-        lines += [*(f"    _sh[{k}, _t] = {a}" for k, a in enumerate(group)),
-                  "    cuda.syncthreads()", f"    _block_sum(_sh, {len(group)}, _part, {base})"]
+             "    _t = cuda.threadIdx.x",
+             *(f"    {line}" for line in groups),
+             *_scratch_line(f"{fname}_reduce", scratch)]
     return lines
 
 
