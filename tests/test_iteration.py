@@ -438,3 +438,16 @@ def test_nested_short_sums_are_not_unrolled_exponentially() -> None:
     with pytest.raises(ChainccError) as info:
         chaincc.compile(f"f(x) = {deep}\n")
     assert "iterations" in info.value.message
+
+
+def test_a_fixed_point_in_a_batch_is_what_it_is_alone() -> None:
+    """Batch kernels run 8 points in vector lanes until all have converged; a lane that
+    converged first keeps its solution, so every point's value and gradient are those of
+    the point computed alone."""
+    f = chaincc.compile("f(a, b) = fixpoint(z -> cos(a·z) + b, 0, tol=1e-3, maxiter=200)\n")
+    a, b = np.linspace(0.1, 0.5, 19), np.linspace(-0.5, 0.5, 19)
+    v, (ga, gb) = f.value_and_grad(a, b)
+    alone = [f.value_and_grad(x, y) for x, y in zip(a, b)]
+    assert np.array_equal(v, [p[0] for p in alone])
+    assert np.array_equal(ga, [p[1][0] for p in alone])
+    assert np.array_equal(gb, [p[1][1] for p in alone])

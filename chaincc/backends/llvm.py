@@ -222,9 +222,13 @@ class Emitter:
         """A loop index as a value."""
         return self.ins(f"sitofp i64 {i} to double")
 
-    def all_of(self, c: str) -> str:
-        """An i1: whether the condition holds (in every lane)."""
-        return c
+    def until_head(self, tag: str, pred: str) -> None:
+        """A fixed point's loop head: nothing more for one point (see LaneEmitter)."""
+
+    def until_latch(self, tag: str, phis: list[str], nexts: list[str], done: str
+                    ) -> tuple[list[str], str]:
+        """A fixed point's next values and exit condition: for one point, as computed."""
+        return nexts, done
 
     def integer(self, a: Affine) -> str:
         """An i64 for an affine index."""
@@ -255,6 +259,8 @@ class Emitter:
             phis.append(ph)
             self.lines.append(f"  {ph} = phi {self.ty} [{init}, %{pred}], "
                               f"[%{tag}.n{k}, %{tag}.latch]")
+        if lp.until is not None:
+            self.until_head(tag, pred)
         test = f"icmp sge i64 {i}, {start}" if lp.reverse else f"icmp slt i64 {i}, {stop}"
         more = self.ins(test)
         self.lines.append(f"  br i1 {more}, label %{tag}.body, label %{tag}.exit")
@@ -266,7 +272,9 @@ class Emitter:
             self.names[c.var] = ph
         self.statements(lp.body)
         nexts = [self.value(c.next) for c in lp.carries]
-        until = self.all_of(self.cond(lp.until)) if lp.until is not None else None
+        until = None
+        if lp.until is not None:
+            nexts, until = self.until_latch(tag, phis, nexts, self.cond(lp.until))
         self.lines.append(f"  br label %{tag}.latch")
         self.lines.append(f"{tag}.latch:")
         for k, n in enumerate(nexts):

@@ -57,9 +57,20 @@ class LaneEmitter(Emitter):
     def index_value(self, i: str) -> str:
         return self.splat(self.ins(f"sitofp i64 {i} to double"))
 
-    def all_of(self, c: str) -> str:
+    def until_head(self, tag: str, pred: str) -> None:
+        # the lanes that have converged, each frozen at its solution from then on, so
+        # that a point's result is what it would be alone
+        self.lines.append(f"  %{tag}.m = phi {self.bty} [{self.truth(False)}, %{pred}], "
+                          f"[%{tag}.mnext, %{tag}.latch]")
+
+    def until_latch(self, tag: str, phis: list[str], nexts: list[str], done: str
+                    ) -> tuple[list[str], str]:
+        kept = [self.select(f"%{tag}.m", ph, n) for ph, n in zip(phis, nexts)]
+        self.lines.append(f"  %{tag}.mnext = or {self.bty} %{tag}.m, {done}")
         self.reduce_used = True
-        return self.ins(f"call i1 @llvm.vector.reduce.and.v{self.width}i1({self.bty} {c})")
+        every = self.ins(f"call i1 @llvm.vector.reduce.and.v{self.width}i1("
+                         f"{self.bty} %{tag}.mnext)")
+        return kept, every
 
     def call(self, fname: str, *args: str) -> str:
         if self.own is not None and fname in vecmath.FUNCTIONS:
