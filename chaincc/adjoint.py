@@ -38,8 +38,11 @@ from .rules import contributions
 
 Seeds = list[tuple[sp.Basic, sp.Expr]]
 
-# A fixed point's adjoint system is solved to this change relative to 1 + |λ|
-FIXPOINT_ADJOINT_TOL = from_float(1e-13)
+def fixpoint_tol(loop: Loop) -> sp.Expr:
+    """The tolerance a fixed point's adjoint (or tangent) system is solved to: the fixed
+    point's own, relative to 1 + |λ| (a float32 kernel can meet what its forward
+    iteration met)."""
+    return from_float(loop.tol if loop.tol is not None else 1e-12)
 
 
 class _Adjoint:
@@ -235,7 +238,7 @@ class _Sweep:
         oks = []
         for lam, nxt in zip(lams, nexts):
             change = rb.emit(sp.Abs(rb.emit(total([nxt, -lam]))))
-            bound = rb.emit(FIXPOINT_ADJOINT_TOL * rb.emit(1 + rb.emit(sp.Abs(lam))))
+            bound = rb.emit(fixpoint_tol(loop) * rb.emit(1 + rb.emit(sp.Abs(lam))))
             oks.append(relation(sp.Le, change, bound))
         done = rb.emit(sp.And(*oks)) if len(oks) > 1 else rb.emit(oks[0])
         flag = builder.fresh("_c")
@@ -244,7 +247,7 @@ class _Sweep:
         carries.append(Carry(flag, sp.Integer(0), rb.emit(Where(done, 1, 0)),
                              builder.fresh("_o")))
         builder.body.append(Loop(builder.fresh("_i"), Affine(0), loop.stop, tuple(carries),
-                                 tuple(rb.body), False, done))
+                                 tuple(rb.body), False, done, loop.tol))
         # NaN unless both the adjoint system and the fixed point itself converged (a
         # fixed-point loop's last carried value is its convergence flag: iterate.py)
         good = builder.emit(sp.And(relation(sp.Gt, carries[-1].out, sp.Rational(1, 2)),

@@ -100,7 +100,7 @@ def tape_loop(loop: Loop, tapes: list[str]) -> Loop:
     row = Affine.of(loop.index) + loop.start.scale(-1)
     writes = tuple(Write(t, row, c.var) for t, c in zip(tapes, loop.carries))
     return Loop(loop.index, loop.start, loop.stop, loop.carries, writes + loop.body,
-                loop.reverse, loop.until)
+                loop.reverse, loop.until, loop.tol)
 
 
 def max_trips(loop: Loop, bounds) -> int:

@@ -91,7 +91,7 @@ class Tangents:
     def fixpoint(self, loop: Loop, builder: Builder, dot: dict) -> None:
         """A fixed point's tangent: ż = (∂Φ/∂z) ż + (∂Φ/∂θ) θ̇ at the solution, solved by
         a loop of its own (NaN where it does not converge)."""
-        from .adjoint import FIXPOINT_ADJOINT_TOL
+        from .adjoint import fixpoint_tol
         from .arith import total
         from .functions import relation
         builder.body.append(loop)
@@ -107,7 +107,7 @@ class Tangents:
         oks = []
         for tv, nxt in zip(tvars, nexts):
             change = body.emit(sp.Abs(body.emit(total([nxt, -tv]))))
-            bound = body.emit(FIXPOINT_ADJOINT_TOL * body.emit(1 + body.emit(sp.Abs(tv))))
+            bound = body.emit(fixpoint_tol(loop) * body.emit(1 + body.emit(sp.Abs(tv))))
             oks.append(relation(sp.Le, change, bound))
         done = body.emit(sp.And(*oks)) if len(oks) > 1 else body.emit(oks[0])
         flag = builder.fresh("_d")
@@ -116,7 +116,7 @@ class Tangents:
         carries.append(Carry(flag, sp.Integer(0), body.emit(Where(done, 1, 0)),
                              builder.fresh("_d")))
         builder.body.append(Loop(builder.fresh("_i"), Affine(0), loop.stop, tuple(carries),
-                                 tuple(body.body), False, done))
+                                 tuple(body.body), False, done, loop.tol))
         good = builder.emit(sp.And(relation(sp.Gt, carries[-1].out, sp.Rational(1, 2)),
                                    relation(sp.Gt, loop.carries[-1].out, sp.Rational(1, 2))))
         for c, carry in zip(loop.carries, carries):
@@ -137,7 +137,7 @@ class Tangents:
         extra = tuple(Carry(tv, i, n, builder.fresh("_d"))
                       for tv, i, n in zip(tvars, inits, nexts))
         builder.body.append(Loop(loop.index, loop.start, loop.stop, loop.carries + extra,
-                                 tuple(body.body), loop.reverse, loop.until))
+                                 tuple(body.body), loop.reverse, loop.until, loop.tol))
         for c, e in zip(loop.carries, extra):
             dot[c.out] = e.out
 

@@ -127,6 +127,7 @@ class Loop:
     body: tuple[Statement, ...]
     reverse: bool = False
     until: sp.Basic | None = None
+    tol: float | None = None        # a fixed point's tolerance (its derivatives' solves use it)
 
 
 Statement = Assign | Read | Write | Loop

@@ -273,7 +273,7 @@ class IterationLowering:
         carries = tuple(Carry(v, i, n, o) for (v, i), n, o in zip(carried, nexts, outs))
         stop_when = inner.emit(until[0]) if until else None
         outer.body.append(Loop(index, start, stop, carries, tuple(inner.body), False,
-                               stop_when))
+                               stop_when, until[1] if until else None))
         return outs
 
     def _unroll(self, trips: int | None) -> bool:
@@ -413,7 +413,7 @@ class IterationLowering:
                                                                      emit(sp.Abs(zk))))))
                 oks.append(relation(sp.Le, change, bound))
             done = emit(sp.And(*oks)) if len(oks) > 1 else emit(oks[0])
-            until.append(done)
+            until.extend([done, tol])
             # the last carried value: 1 once converged (adjoint.py's fixpoint reads it)
             return nexts + [Where(done, 1, 0)]
 

@@ -169,7 +169,7 @@ def _without_writes(body, arrays: set[str]) -> list[Statement]:
             continue
         if isinstance(s, Loop):
             s = Loop(s.index, s.start, s.stop, s.carries,
-                     tuple(_without_writes(s.body, arrays)), s.reverse, s.until)
+                     tuple(_without_writes(s.body, arrays)), s.reverse, s.until, s.tol)
         out.append(s)
     return out
 
@@ -201,7 +201,7 @@ def prune(body: list[Statement] | tuple[Statement, ...], live: set[sp.Basic]
             if a.until is not None:
                 inner |= a.until.free_symbols
             loop = Loop(a.index, a.start, a.stop, a.carries, prune(a.body, inner), a.reverse,
-                        a.until)
+                        a.until, a.tol)
             kept.append(loop)
             live |= uses(loop)
     kept.reverse()

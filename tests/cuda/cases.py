@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,9 @@ def test_sample_agrees_with_cpu_float64(path):
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: Path(p).stem)
 def test_sample_float32_within_documented_tolerance(path):
     src = Path(path).read_text(encoding="utf-8")
+    # a fixed point's tolerance must be one float32 can meet (docs/language.md): a
+    # sample's 1e-13 is float64's, and float32 iterations may cycle a unit apart below it
+    src = re.sub(r"tol=[0-9.e+-]+", "tol=1e-6", src)
     cpu, gpu = compiled(src), compiled(src, "cuda", np.float32)
     args = [a.astype(np.float32) for a in points(cpu, POINTS, seed=1)]
     got = everything(gpu, args)
