@@ -62,7 +62,8 @@ def settings() -> str:
 
 @dataclass(frozen=True)
 class ParamRef:
-    """An array parameter read element by element (not scalarised)."""
+    """An array read element by element (not scalarised): a large parameter, or a large
+    array defined element by element (a buffer its loops write)."""
 
     name: str
     shape: tuple[int, ...]
@@ -615,6 +616,8 @@ class IterationLowering:
         if self._elementwise(defs):
             arr = self._elementwise_value(name, defs[0], scope)
             idx = [self._affine(i, scope) for i in node.indices]
+            if isinstance(arr, ParamRef):
+                return self._read_array(node, arr.name, arr.shape, idx)
             if all(a is not None and a.constant is not None for a in idx):
                 return self._index(node, arr, [sp.Integer(a.constant) for a in idx])
             return self._read_array(node, self._spill(arr, node), arr.shape, idx)
@@ -805,12 +808,85 @@ class IterationLowering:
                 self.levels = saved
         return self.memo[key][rec.name]
 
+    def _elementwise_loops(self, name: str, st: S.IndexedBinding, base,
+                           ranges: list[int]) -> ParamRef:
+        """A large array defined element by element: nested loops (at the level of the
+        frame that reads it) that write its elements to a buffer, read element by
+        element from then on."""
+        buf = f"_e{self._builder().fresh('_e').name[2:]}"
+        self.buffers.append(Buffer(buf, int(np.prod(ranges))))
+        strides = [int(np.prod(ranges[k + 1:])) for k in range(len(ranges))]
+
+        def level(scope, k: int, flat: Affine) -> None:
+            r = st.ranges[k]
+
+            def body(inner, carry):
+                at = flat + Affine.of(inner.locals[r.var]).scale(strides[k])
+                if k + 1 < len(ranges):
+                    level(inner, k + 1, at)
+                    return []
+                v = self._number(self.lower_expr(st.value, inner, self._builder(),
+                                                 st.span), st.value)
+                if A.shape_of(v):
+                    raise self.error(f"an element of '{name}' must be a scalar, got "
+                                     f"{self.describe(st.value, v)}", st.value.span)
+                b = self._builder()
+                b.body.append(Write(buf, at, b.emit(v)))
+                return []
+
+            self._loop(scope, r.var, Affine(0), Affine(ranges[k]), body, st.span)
+
+        level(base, 0, Affine(0))
+        return ParamRef(buf, tuple(ranges))
+
+    def reduce_ref(self, what: str, ref: ParamRef, span: Span):
+        """``sum``, ``mean``, ``prod``, ``max``, ``min`` or ``norm`` of an array read
+        element by element: a loop over its elements, in row-major order."""
+        from .functions import maximum, minimum
+        size = int(np.prod(ref.shape))
+        b = self._builder()
+        first = b.fresh("_r")
+        b.body.append(Read(first, ref.name, Affine(0)))
+        ops = {"sum": lambda a, v: binary("+", a, v), "mean": lambda a, v: binary("+", a, v),
+               "prod": lambda a, v: binary("*", a, v), "max": maximum, "min": minimum,
+               "norm": lambda a, v: binary("+", a, binary("*", v, v))}
+        step = ops[what]
+        start = b.emit(binary("*", first, first)) if what == "norm" else first
+
+        def body(inner, carry):
+            acc, = carry([start])
+            bb = self._builder()
+            v = bb.fresh("_r")
+            bb.body.append(Read(v, ref.name, Affine.of(inner.locals["_k"])))
+            return [bb.emit(step(acc, v))]
+
+        scope = self._plain_scope(0)
+        out, = self._loop(scope, "_k", Affine(1), Affine(size), body, span)
+        if what == "mean":
+            return b.emit(binary("/", out, sp.Integer(size)))
+        if what == "norm":
+            return b.emit(sp.sqrt(out))
+        return out
+
     def _elementwise_value(self, name: str, entry, scope) -> np.ndarray:
-        """An array defined element by element, every element lowered (unrolled)."""
+        """An array defined element by element, every element lowered (unrolled), or
+        beyond SCALARISE_ELEMENTS elements written by loops (``_elementwise_loops``)."""
         i, st = entry
-        key = ("elementwise", i, scope.frame, self.levels[-1].loops)
+        # computed once, at the level of the frame that reads it (not in the loops
+        # around the read)
+        home = self._home(list(self._frame_values(scope)))
+        key = ("elementwise", i, scope.frame, self.levels[home].loops)
         if key in self.memo:
             return self.memo[key]
+        saved, self.levels = self.levels, self.levels[:home + 1]
+        try:
+            out = self._elementwise_at_home(name, i, st, scope)
+        finally:
+            self.levels = saved
+        self.memo[key] = out
+        return out
+
+    def _elementwise_at_home(self, name: str, i: int, st: S.IndexedBinding, scope):
         base = self._frame_scope(i, scope)
         ranges = []
         for r in st.ranges:
@@ -819,6 +895,8 @@ class IterationLowering:
                 raise self.error("an array defined element by element has ranges from 0 "
                                  "to a constant", r.span)
             ranges.append(b.constant)
+        if int(np.prod(ranges)) > SCALARISE_ELEMENTS:
+            return self._elementwise_loops(name, st, base, ranges)
         self._fits(int(np.prod(ranges)), st)
         out = np.empty(tuple(ranges), dtype=object)
         for idx in np.ndindex(*ranges):
@@ -831,7 +909,6 @@ class IterationLowering:
                 raise self.error(f"an element of '{name}' must be a scalar, got "
                                  f"{self.describe(st.value, v)}", st.value.span)
             out[idx] = v
-        self.memo[key] = out
         return out
 
 

@@ -267,6 +267,14 @@ class Lowerer(IterationLowering):
                           "symbol), so it serves small dense models", span)
 
     def _number(self, v, node: S.Node):
+        if isinstance(v, ParamRef):
+            text = self.describe(node, None)
+            raise self.error(f"{text} has {int(np.prod(v.shape)):,} elements: read it "
+                             f"element by element ({text}[t]) in a loop, or reduce it "
+                             "whole (sum, mean, prod, max, min, norm); an array used whole "
+                             "otherwise is scalarised (each element its own symbol), which "
+                             f"serves small dense models (at most {SCALARISE_ELEMENTS:,} "
+                             "elements)", node.span)
         if is_cond(v):
             raise self.error("a comparison can only be the condition of where(...)",
                              node.span)
@@ -348,13 +356,7 @@ class Lowerer(IterationLowering):
             return
         what, payload = k
         if what == "value":
-            if isinstance(payload, ParamRef):
-                raise self.error(f"'{node.id}' has {int(np.prod(payload.shape)):,} elements: "
-                                 f"read it element by element ({node.id}[t]) in a loop; an "
-                                 "array used whole is scalarised (each element its own "
-                                 "symbol), which serves small dense models (at most "
-                                 f"{SCALARISE_ELEMENTS:,} elements)", node.span)
-            values.append(payload)
+            values.append(payload)       # (an array read element by element: _number)
         elif what == "indexed":
             values.append(self._indexed_whole(node, payload, scope))
         elif what == "binding":
@@ -572,6 +574,9 @@ class Lowerer(IterationLowering):
 
     def _builtin(self, b: Builtin, node: S.Call, args: list, emit, keywords: list = ()):
         kind = b.kind
+        if kind in ("reduce", "extremum") and len(args) == 1 and not node.keywords and \
+                isinstance(args[0], ParamRef):
+            return self.reduce_ref(b.name, args[0], node.span)
         axis = self._axis(b, node, keywords)
         if axis is not None:
             return self._along_axis(b, node, [self._number(args[0], node.args[0]), *args[1:]],

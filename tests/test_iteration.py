@@ -451,3 +451,27 @@ def test_a_fixed_point_in_a_batch_is_what_it_is_alone() -> None:
     assert np.array_equal(v, [p[0] for p in alone])
     assert np.array_equal(ga, [p[1][0] for p in alone])
     assert np.array_equal(gb, [p[1][1] for p in alone])
+
+
+def test_a_large_elementwise_definition_is_a_loop_and_reductions_of_it_are_loops() -> None:
+    """Beyond 4,096 elements an array defined element by element is written by a loop
+    into per-point memory and read element by element; sum, max, mean and norm of it
+    (or of a large parameter) are loops. Checked against the reference interpreter."""
+    from chaincc import reference
+    src = ("N = 6000\ny[i] = tanh(w·x[i]) + i/N   for i = 0..N-1\n"
+           "f(w, x[N]) = sum(y) + max(y)·2 + y[7] + sum(y[i]*x[i] for i = 0..N-1) + mean(x)"
+           " + norm(x)\n")
+    f = chaincc.compile(src)
+    fwd = f.compiled.forward
+    assert any(b.size == 6000 and b.name.startswith("_e") for b in fwd.buffers)
+    assert count_ops(fwd) < 200                       # no element is its own statement
+    x = np.random.default_rng(13).normal(size=6000)
+    v, (gw, gx) = f.value_and_grad(0.7, x)
+    rv, rg = reference.evaluate(src, [0.7, x])
+    _close(v, rv, 1e-13)
+    _close(gw, rg["w"], 1e-12)
+    _close(gx, rg["x"], 1e-12)
+    with pytest.raises(ChainccError) as info:
+        chaincc.compile("N = 6000\ny[i] = x[i]^2   for i = 0..N-1\nf(x[N]) = sum(y^2)\n")
+    assert "element by element" in info.value.message
+    assert (info.value.line, info.value.col) == (3, 15)
