@@ -348,9 +348,9 @@ class _Interpreter:
                       outer: Back | None = None) -> None:
         """A fixed point's adjoint by the implicit function theorem, as the compiler
         takes it: λ = z̄ + (∂Φ/∂z)ᵀλ at z*, iterated from λ = z̄ until it changes by at
-        most FIXPOINT_ADJOINT_TOL·(1 + |λ|) (NaN if it does not, or if z* did not
+        most the fixed point's tolerance·(1 + |λ|) (NaN if it does not, or if z* did not
         converge); the values Φ reads from outside get (∂Φ/∂θ)ᵀλ; the start nothing."""
-        from .adjoint import FIXPOINT_ADJOINT_TOL
+        from .adjoint import fixpoint_tol
         seeds = [adj.pop(c.out, None) for c in loop.carries]
         if rec is not None:
             rec.seeds = list(seeds)
@@ -365,7 +365,7 @@ class _Interpreter:
         self.forward(loop.body, env, tape)
         if rec is not None:
             rec.solution = {s: env[s] for s in self.body_symbols(loop) if s in env}
-        tol = float(FIXPOINT_ADJOINT_TOL)
+        tol = float(fixpoint_tol(loop))
         lam, solved = list(zbar), False
         for _ in range(max(1, len(self.trips(loop, env)))):
             scratch: dict = {}
