@@ -15,9 +15,9 @@ import math
 import sympy as sp
 
 from . import progress
-from .adjoint_loops import Arrays, max_trips, recomputed, replace_statement, tape_loop
+from .adjoint_loops import Arrays, max_trips, recomputed, replace_statement, solve, tape_loop
 from .arith import total
-from .functions import Maximum, Minimum, Relu, Sigmoid, Where, as_float, from_float, relation
+from .functions import Maximum, Minimum, Relu, Sigmoid, Where, as_float, relation
 from .ir import (
     Affine,
     Assign,
@@ -38,11 +38,7 @@ from .rules import contributions
 
 Seeds = list[tuple[sp.Basic, sp.Expr]]
 
-def fixpoint_tol(loop: Loop) -> sp.Expr:
-    """The tolerance a fixed point's adjoint (or tangent) system is solved to: the fixed
-    point's own, relative to 1 + |λ| (a float32 kernel can meet what its forward
-    iteration met)."""
-    return from_float(loop.tol if loop.tol is not None else 1e-12)
+
 
 
 class _Adjoint:
@@ -127,12 +123,7 @@ class _Sweep:
             arrays.indices |= set(self.ranges)
 
     def bounds(self, a: Affine) -> tuple[int, int]:
-        lo = hi = a.const
-        for c, v in a.terms:
-            vlo, vhi = self.ranges[v]
-            lo += min(c * vlo, c * vhi)
-            hi += max(c * vlo, c * vhi)
-        return lo, hi
+        return a.bounds(self.ranges)
 
     def push(self, pending: dict, arg: sp.Basic, mask: sp.Basic | None, c: sp.Expr) -> None:
         if isinstance(arg, sp.Symbol) and c != 0 and arg not in self.ranges and \
@@ -235,24 +226,7 @@ class _Sweep:
             jt = entry.total(rb) if entry is not None else sp.Integer(0)
             nexts.append(rb.emit(total([zb, jt])))
         # (the shared values' adjoints are taken once, at the solution: below)
-        oks = []
-        for lam, nxt in zip(lams, nexts):
-            change = rb.emit(sp.Abs(rb.emit(total([nxt, -lam]))))
-            bound = rb.emit(fixpoint_tol(loop) * rb.emit(1 + rb.emit(sp.Abs(lam))))
-            oks.append(relation(sp.Le, change, bound))
-        done = rb.emit(sp.And(*oks)) if len(oks) > 1 else rb.emit(oks[0])
-        flag = builder.fresh("_c")
-        carries = [Carry(lam, zb, nxt, builder.fresh("_o"))
-                   for lam, zb, nxt in zip(lams, zbar, nexts)]
-        carries.append(Carry(flag, sp.Integer(0), rb.emit(Where(done, 1, 0)),
-                             builder.fresh("_o")))
-        builder.body.append(Loop(builder.fresh("_i"), Affine(0), loop.stop, tuple(carries),
-                                 tuple(rb.body), False, done, loop.tol))
-        # NaN unless both the adjoint system and the fixed point itself converged (a
-        # fixed-point loop's last carried value is its convergence flag: iterate.py)
-        good = builder.emit(sp.And(relation(sp.Gt, carries[-1].out, sp.Rational(1, 2)),
-                                   relation(sp.Gt, loop.carries[-1].out, sp.Rational(1, 2))))
-        solved = [builder.emit(Where(good, c.out, sp.nan)) for c in carries[:-1]]
+        solved = solve(builder, rb, lams, zbar, nexts, loop, "_o")
         # θ's adjoint: (∂Φ/∂θ)ᵀ λ at the solution
         if not hoist:
             builder.preload(at_solution + loop.body)
@@ -321,27 +295,8 @@ class _Sweep:
         for o, bar in zip(outs, bars):
             self.push(within, o, None, bar)
         self.loop(again, rb, within)
-        nexts = []
-        for r in restored:
-            entry = within.pop(r, None)
-            nexts.append(entry.total(rb) if entry is not None else sp.Integer(0))
-        carries = [Carry(bar, init, rb.emit(nxt), builder.fresh("_o"))
-                   for bar, init, nxt in zip(bars, inits, nexts)]
-        shared = []
-        for sym, entry in list(within.items()):
-            a = entry.total(rb)
-            if a == 0:
-                continue
-            acc = builder.fresh("_c")
-            carries.append(Carry(acc, sp.Integer(0), rb.emit(total([acc, a])),
-                                 builder.fresh("_o")))
-            shared.append(sym)
-        builder.body.append(Loop(s, Affine(0), Affine(segments), tuple(carries),
-                                 tuple(rb.body), reverse=True))
-        for c, carry in zip(loop.carries, carries):
-            self.push(pending, c.init, None, carry.out)
-        for sym, carry in zip(shared, carries[n:]):
-            self.push(pending, sym, None, carry.out)
+        self.close_reverse(Loop(s, Affine(0), Affine(segments), (), (), True), loop,
+                           builder, rb, bars, inits, restored, within, pending)
 
     def loop(self, loop: Loop, builder: Builder, pending: dict) -> None:
         """The reverse loop of a forward loop (see adjoint_loops)."""
@@ -386,9 +341,21 @@ class _Sweep:
         for c, bar in zip(loop.carries, bars):
             self.push(inner, c.next, None, bar)
         self.block(loop.body, rb, inner)
+        self.close_reverse(Loop(loop.index, loop.start, loop.stop, (), (), True), loop,
+                           builder, rb, bars, inits, [c.var for c in loop.carries], inner,
+                           pending)
+
+    def close_reverse(self, shape: Loop, loop: Loop, builder: Builder, rb: Builder,
+                      bars: list, inits: list, states: list, inner: dict,
+                      pending: dict) -> None:
+        """Emit a reverse loop (index and bounds as ``shape``'s) with body ``rb``: it
+        carries the adjoints ``bars`` of ``loop``'s carried values (from ``inits``; each
+        iteration's next is the adjoint its body gave ``states``) and sums the adjoints
+        of the values its body reads from outside (what is left in ``inner``); after
+        it, those reach ``pending``, the carried values' adjoints their inits'."""
         nexts = []
-        for c in loop.carries:
-            entry = inner.pop(c.var, None)
+        for st in states:
+            entry = inner.pop(st, None)
             nexts.append(entry.total(rb) if entry is not None else sp.Integer(0))
         carries = [Carry(bar, init, rb.emit(nxt), builder.fresh("_o"))
                    for bar, init, nxt in zip(bars, inits, nexts)]
@@ -401,8 +368,9 @@ class _Sweep:
             carries.append(Carry(acc, sp.Integer(0), rb.emit(total([acc, a])),
                                  builder.fresh("_o")))
             shared.append(sym)
-        builder.body.append(Loop(loop.index, loop.start, loop.stop, tuple(carries),
+        builder.body.append(Loop(shape.index, shape.start, shape.stop, tuple(carries),
                                  tuple(rb.body), reverse=True))
+        n = len(bars)
         for c, carry in zip(loop.carries, carries):
             self.push(pending, c.init, None, carry.out)
         for sym, carry in zip(shared, carries[n:]):

@@ -124,6 +124,46 @@ def recomputed(loop: Loop, tapes: list[str], index: sp.Symbol) -> list[Statement
     return reads + list(loop.body)
 
 
+def fixpoint_tol(loop: Loop) -> sp.Expr:
+    """The tolerance a fixed point's adjoint (or tangent) system is solved to: the fixed
+    point's own, relative to 1 + |λ| (a float32 kernel can meet what its forward
+    iteration met)."""
+    from .functions import from_float
+    return from_float(loop.tol if loop.tol is not None else 1e-12)
+
+
+def converged(b: Builder, olds: list, news: list, tol: sp.Expr) -> sp.Expr:
+    """Whether an iteration has converged: no value changed by more than tol·(1 + |old|)."""
+    from .arith import total
+    from .functions import relation
+    oks = []
+    for old, new in zip(olds, news):
+        change = b.emit(sp.Abs(b.emit(total([new, -old]))))
+        bound = b.emit(tol * b.emit(1 + b.emit(sp.Abs(old))))
+        oks.append(relation(sp.Le, change, bound))
+    return b.emit(sp.And(*oks)) if len(oks) > 1 else b.emit(oks[0])
+
+
+def solve(builder: Builder, body: Builder, vars_: list, inits: list, nexts: list,
+          loop: Loop, prefix: str) -> list:
+    """A fixed point's derivative system (its adjoint's λ, or its tangent) iterated to
+    convergence in a loop of its own (``body`` computes ``nexts`` from ``vars_``), as
+    many iterations at most as the fixed point's; its solution, NaN where it or the
+    fixed point itself (``loop``, whose last carried value is its convergence flag) did
+    not converge."""
+    from .functions import Where, relation
+    done = converged(body, vars_, nexts, fixpoint_tol(loop))
+    carries = [Carry(v, i, n, builder.fresh(prefix)) for v, i, n in zip(vars_, inits, nexts)]
+    carries.append(Carry(builder.fresh(prefix), sp.Integer(0), body.emit(Where(done, 1, 0)),
+                         builder.fresh(prefix)))
+    builder.body.append(Loop(builder.fresh("_i"), Affine(0), loop.stop, tuple(carries),
+                             tuple(body.body), False, done, loop.tol))
+    half = sp.Rational(1, 2)
+    good = builder.emit(sp.And(relation(sp.Gt, carries[-1].out, half),
+                               relation(sp.Gt, loop.carries[-1].out, half)))
+    return [builder.emit(Where(good, c.out, sp.nan)) for c in carries[:-1]]
+
+
 def statement_defines(s: Statement) -> set:
     if isinstance(s, (Assign, Read)):
         return {s.target}

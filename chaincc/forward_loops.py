@@ -91,36 +91,26 @@ class Tangents:
     def fixpoint(self, loop: Loop, builder: Builder, dot: dict) -> None:
         """A fixed point's tangent: ż = (∂Φ/∂z) ż + (∂Φ/∂θ) θ̇ at the solution, solved by
         a loop of its own (NaN where it does not converge)."""
-        from .adjoint import fixpoint_tol
-        from .arith import total
-        from .functions import relation
+        from .adjoint_loops import solve
         builder.body.append(loop)
         body = Builder(parent=builder)
         for c in loop.carries:
             body.body.append(Assign(c.var, c.out))
+        tvars, nexts = self.tangent_body(loop, builder, body, dot)
+        solved = solve(builder, body, tvars, [sp.Integer(0)] * len(tvars), nexts, loop, "_d")
+        for c, t in zip(loop.carries, solved):
+            dot[c.out] = t
+
+    def tangent_body(self, loop: Loop, builder: Builder, body: Builder, dot: dict
+                     ) -> tuple[list, list]:
+        """The loop's body rebuilt into ``body`` with tangents, each carried value's
+        tangent a new symbol: (those symbols, the tangents of the next values)."""
         inner = dict(dot)
         tvars = [builder.fresh("_d") for _ in loop.carries]
         for c, tv in zip(loop.carries, tvars):
             inner[c.var] = tv
         self.block(loop.body, body, inner)
-        nexts = [body.emit(tangent(inner, c.next)) for c in loop.carries]
-        oks = []
-        for tv, nxt in zip(tvars, nexts):
-            change = body.emit(sp.Abs(body.emit(total([nxt, -tv]))))
-            bound = body.emit(fixpoint_tol(loop) * body.emit(1 + body.emit(sp.Abs(tv))))
-            oks.append(relation(sp.Le, change, bound))
-        done = body.emit(sp.And(*oks)) if len(oks) > 1 else body.emit(oks[0])
-        flag = builder.fresh("_d")
-        carries = [Carry(tv, sp.Integer(0), n, builder.fresh("_d"))
-                   for tv, n in zip(tvars, nexts)]
-        carries.append(Carry(flag, sp.Integer(0), body.emit(Where(done, 1, 0)),
-                             builder.fresh("_d")))
-        builder.body.append(Loop(builder.fresh("_i"), Affine(0), loop.stop, tuple(carries),
-                                 tuple(body.body), False, done, loop.tol))
-        good = builder.emit(sp.And(relation(sp.Gt, carries[-1].out, sp.Rational(1, 2)),
-                                   relation(sp.Gt, loop.carries[-1].out, sp.Rational(1, 2))))
-        for c, carry in zip(loop.carries, carries):
-            dot[c.out] = builder.emit(Where(good, carry.out, sp.nan))
+        return tvars, [body.emit(tangent(inner, c.next)) for c in loop.carries]
 
     def loop(self, loop: Loop, builder: Builder, dot: dict) -> None:
         if loop.until is not None:
@@ -128,12 +118,7 @@ class Tangents:
             return
         inits = [builder.emit(tangent(dot, c.init)) for c in loop.carries]
         body = Builder(parent=builder)
-        inner = dict(dot)
-        tvars = [builder.fresh("_d") for _ in loop.carries]
-        for c, tv in zip(loop.carries, tvars):
-            inner[c.var] = tv
-        self.block(loop.body, body, inner)
-        nexts = [body.emit(tangent(inner, c.next)) for c in loop.carries]
+        tvars, nexts = self.tangent_body(loop, builder, body, dot)
         extra = tuple(Carry(tv, i, n, builder.fresh("_d"))
                       for tv, i, n in zip(tvars, inits, nexts))
         builder.body.append(Loop(loop.index, loop.start, loop.stop, loop.carries + extra,

@@ -65,6 +65,15 @@ class Affine:
     def symbols(self) -> set[sp.Symbol]:
         return {v for _, v in self.terms}
 
+    def bounds(self, ranges: dict[sp.Symbol, tuple[int, int]]) -> tuple[int, int]:
+        """The least and greatest value over ``ranges`` (each index's first and last)."""
+        lo = hi = self.const
+        for c, v in self.terms:
+            vlo, vhi = ranges[v]
+            lo += min(c * vlo, c * vhi)
+            hi += max(c * vlo, c * vhi)
+        return lo, hi
+
     def text(self) -> str:
         parts = [f"{c}*{v}" if c != 1 else str(v) for c, v in self.terms]
         if self.const or not parts:

@@ -22,6 +22,7 @@ import sympy as sp
 
 from . import arrays as A
 from . import syntax as S
+from .adjoint_loops import converged
 from .arith import binary
 from .functions import Where, from_float, relation
 from .ir import Affine, Buffer, Carry, Loop, Read, Write
@@ -207,12 +208,7 @@ class IterationLowering:
 
     def _bounds(self, a: Affine) -> tuple[int, int]:
         """The least and greatest value of ``a`` over the ranges of its indices."""
-        lo = hi = a.const
-        for c, v in a.terms:
-            vlo, vhi = self.index_ranges[v]
-            lo += min(c * vlo, c * vhi)
-            hi += max(c * vlo, c * vhi)
-        return lo, hi
+        return a.bounds(self.index_ranges)
 
     # -- scopes ----------------------------------------------------------------------------
     def _enter(self, scope, var: str, value, tag: tuple):
@@ -392,8 +388,7 @@ class IterationLowering:
 
         def body(inner, carry):
             zs = carry(flat)
-            flag = carry([sp.Integer(0)])[0]
-            del flag
+            carry([sp.Integer(0)])         # the convergence flag (see below)
             z = _shaped(zs, shape)
             locals_ = dict(inner.locals)
             locals_[lam.param] = z
@@ -405,15 +400,8 @@ class IterationLowering:
                                  f"{A.shape_text(A.shape_of(nxt)) or '(a scalar)'} but the "
                                  f"start has shape {A.shape_text(shape) or '(a scalar)'}",
                                  lam.body.span)
-            emit = self._builder().emit
             nexts = list(A.flat(nxt))
-            oks = []
-            for zk, nk in zip(zs, nexts):
-                change = emit(sp.Abs(emit(binary("-", nk, zk))))
-                bound = emit(binary("*", from_float(tol), emit(binary("+", sp.Integer(1),
-                                                                     emit(sp.Abs(zk))))))
-                oks.append(relation(sp.Le, change, bound))
-            done = emit(sp.And(*oks)) if len(oks) > 1 else emit(oks[0])
+            done = converged(self._builder(), zs, nexts, from_float(tol))
             until.extend([done, tol])
             # the last carried value: 1 once converged (adjoint.py's fixpoint reads it)
             return nexts + [Where(done, 1, 0)]

@@ -350,7 +350,7 @@ class _Interpreter:
         takes it: λ = z̄ + (∂Φ/∂z)ᵀλ at z*, iterated from λ = z̄ until it changes by at
         most the fixed point's tolerance·(1 + |λ|) (NaN if it does not, or if z* did not
         converge); the values Φ reads from outside get (∂Φ/∂θ)ᵀλ; the start nothing."""
-        from .adjoint import fixpoint_tol
+        from .adjoint_loops import fixpoint_tol
         seeds = [adj.pop(c.out, None) for c in loop.carries]
         if rec is not None:
             rec.seeds = list(seeds)
