@@ -80,7 +80,7 @@ BARE_FUNCTIONS = frozenset({
 # Every built-in function: one of them ends the argument of another (sin x cos y).
 FUNCTION_NAMES = BARE_FUNCTIONS | {
     "atan2", "dot", "hypot", "logsumexp", "max", "mean", "min", "norm", "pow", "prod",
-    "ones", "softmax", "sum", "transpose", "where", "zeros"}
+    "ones", "softmax", "sum", "transpose", "where", "zeros", "fixpoint"}
 # The calls that take a 'for' clause: sum(x[i] for i = 0..n-1), prod(...).
 REDUCTIONS = ("sum", "prod")
 # Where 'for' may stand, for its error.

@@ -7,7 +7,9 @@ process.stdin.on("data", (chunk) => { input += chunk; });
 process.stdin.on("end", () => {
   const results = JSON.parse(input).map((tex) => {
     try {
-      katex.renderToString(tex, { displayMode: true, throwOnError: true, strict: "error" });
+      // (maxExpand: a large sample's explanation is long, not recursive)
+      katex.renderToString(tex, { displayMode: true, throwOnError: true, strict: "error",
+                                  maxExpand: Infinity });
       return null;
     } catch (e) {
       return String(e.message);

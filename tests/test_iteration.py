@@ -220,7 +220,7 @@ ERRORS = [
     ("n = 5\nf(x[n]) = sum(x[i/2] for i = 0..n-1)\n", 2, 17, "integer"),
     ("T = 100\nh[0] = 0\nh[t+1] = h[t] + x[t]   for t = 0..T-1\nf(x[T]) = h\n",
      4, 11, "recurrence"),
-    ("T = 5000\nf(x[T]) = sum(x)\n", 2, 15, "element by element"),
+    ("T = 5000\nf(x[T]) = sum(x^2)\n", 2, 15, "element by element"),
 ]
 
 

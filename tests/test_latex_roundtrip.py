@@ -25,6 +25,12 @@ from chaincc.latex import NotComputable
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted(p.stem for p in (ROOT / "samples").glob("*.txt"))
+# Explanations that are read back as sources: those of straight-line programs. A loop is
+# explained once, in loop form (h̄[t] = ...), which states the chain rule rather than a
+# program; and depthwise_separable's 252 elements, each its own sum, explain in more
+# tokens than a source may hold.
+READ_BACK = [n for n in SAMPLES
+             if n not in ("depthwise_separable", "implicit_layer", "lstm_sequence")]
 KATEX = ROOT / ".ci" / "node_modules" / "katex"
 
 
@@ -61,7 +67,7 @@ def assert_same(fn: chaincc.Function, back: chaincc.Function, seed: int) -> None
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("name", SAMPLES)
+@pytest.mark.parametrize("name", READ_BACK)
 def test_explain_latex_reads_back(samples, name: str) -> None:
     fn = samples[name]
     summarised = len(fn.forward_program.body) > 40 and "more intermediates" in \
@@ -75,7 +81,7 @@ def test_explain_latex_reads_back(samples, name: str) -> None:
     assert_same(fn, read_back(fn.explain(format="latex", at=at, full=True)), 2)
 
 
-@pytest.mark.parametrize("name", SAMPLES)
+@pytest.mark.parametrize("name", READ_BACK)
 def test_jupyter_latex_reads_back(samples, name: str) -> None:
     fn = samples[name]
     assert_same(fn, read_back(fn._repr_latex_()), 3)
