@@ -231,7 +231,7 @@ class IterationLowering:
 
     # -- loops -----------------------------------------------------------------------------
     def _loop(self, scope, var: str, start: Affine, stop: Affine, body, span: Span,
-              until: list | None = None) -> list:
+              until: list | None = None, label: str | None = None) -> list:
         """Emit a loop over ``var`` = start..stop-1. ``body(inner_scope, carry)`` lowers
         one iteration into the current builder; it calls ``carry(inits)`` for the values
         it carries (operands before the loop; it gets their symbols in the body) and
@@ -240,6 +240,8 @@ class IterationLowering:
         self._check_depth(span)
         outer = self._builder()
         index = outer.fresh("_i")
+        if label or not var.startswith("_"):      # the user's name, for explain
+            self.labels[index] = label or var
         lo = self._bounds(start)[0]
         hi = self._bounds(stop)[1] - 1
         loops = max(1, hi - lo + 1) * self.levels[-1].work      # the loops' iterations
@@ -252,8 +254,10 @@ class IterationLowering:
         tag = ("loop", index.name)
         carried: list[tuple[sp.Symbol, sp.Expr]] = []
 
-        def carry(inits: list) -> list[sp.Symbol]:
+        def carry(inits: list, names: list[str] | None = None) -> list[sp.Symbol]:
             vs = [outer.fresh("_c") for _ in inits]
+            for v, n in zip(vs, names or ()):
+                self.labels[v] = n
             carried.extend(zip(vs, inits))
             level.own.update(vs)
             return vs
@@ -387,7 +391,7 @@ class IterationLowering:
         until: list = []
 
         def body(inner, carry):
-            zs = carry(flat)
+            zs = carry(flat, [_element_name(lam.param, shape, k) for k in range(len(flat))])
             carry([sp.Integer(0)])         # the convergence flag (see below)
             z = _shaped(zs, shape)
             locals_ = dict(inner.locals)
@@ -757,7 +761,9 @@ class IterationLowering:
             return current
 
         def body(inner, carry):
-            vals = carry([e for n in names for e in A.flat(starts[n])])
+            vals = carry([e for n in names for e in A.flat(starts[n])],
+                         [_element_name(n, shapes[n], k) for n in names
+                          for k in range(sizes[n])])
             current, k = {}, 0
             for n in names:
                 current[n] = _shaped(vals[k:k + sizes[n]], shapes[n])
@@ -766,7 +772,8 @@ class IterationLowering:
             return [e for n in names for e in A.flat(nexts[n])]
 
         outs = self._loop(replace(scope, indices=frozenset()), "_t", Affine(first),
-                          Affine(stop), body, span)
+                          Affine(stop), body, span,
+                          label=group[names[0]].step.ranges[0].var)
         result, k = {}, 0
         for n in names:
             result[n] = _shaped(outs[k:k + sizes[n]], shapes[n])
@@ -898,6 +905,13 @@ class IterationLowering:
                                  f"{self.describe(st.value, v)}", st.value.span)
             out[idx] = v
         return out
+
+
+def _element_name(name: str, shape: tuple[int, ...], k: int) -> str:
+    """``h`` for a scalar state, ``h[2]`` (``W[1,0]``) for element k of an array one."""
+    if not shape:
+        return name
+    return f"{name}[{','.join(map(str, np.unravel_index(k, shape)))}]"
 
 
 def _shaped(vals: list, shape: tuple[int, ...]):

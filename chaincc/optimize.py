@@ -155,7 +155,14 @@ def program(name: str, params: tuple[Param, ...], builder: Builder,
         if not dead:
             break
         kept = prune(_without_writes(kept, dead), roots())
-    defined = {a.target for a in kept if isinstance(a, Assign)}
+    # labels of statements, loop indices and carried values, in loops too
+    defined = set()
+    for a in walk_all(kept):
+        if isinstance(a, (Assign, Read)):
+            defined.add(a.target)
+        elif isinstance(a, Loop):
+            defined.add(a.index)
+            defined.update(x for c in a.carries for x in (c.var, c.out))
     used = {s.array for s in walk_all(kept) if isinstance(s, (Read, Write))}
     return Program(name, params, tuple(kept), outputs, line,
                    tuple((s, n) for s, n in labels if s in defined),

@@ -210,9 +210,9 @@ def test_two_states_are_two_recurrences_with_their_names(loops) -> None:
                  "∂loss/∂a = Σ_{t=0}^{39} ∂loss/∂c[t+1]·∂c[t+1]/∂a"]:
         assert line in text, line
     assert "a bar, h̄[k], is the adjoint a carried value gets back" in text
-    # unlabelled, the two carried values are one name's elements
+    # the lowering labels them itself: the user's names without help
     plain = explain(forward(looped))
-    assert "h[t+1][0] = " in plain and "h[t+1][1] = " in plain
+    assert "c[t+1] = " in plain and "h[t+1] = " in plain
 
 
 def test_two_state_numbers_match_the_steps_by_hand(loops) -> None:
@@ -385,8 +385,8 @@ def test_fixed_point_is_differentiated_at_its_solution() -> None:
     for _ in range(200):
         zs = 0.5 * math.cos(zs) + w
     lam = 2 * zs / (1 + 0.5 * math.sin(zs))
-    assert "λ = h̄* + λ·∂h[k+1]/∂h[k]" in flat(text)
-    assert "= h̄* + λ·(-sin(h[k])/2), at the fixed point" in flat(text)
+    assert "λ = z̄* + λ·∂z[k+1]/∂z[k]" in flat(text)
+    assert "= z̄* + λ·(-sin(z[k])/2), at the fixed point" in flat(text)
     assert "until converged (at most 100 iterations)" in text and "Σ" not in text
     assert close_6(float(re.search(r"at the fixed point +=\s*(\S+)", text).group(1)), lam)
     assert gradient_block(text)["∂f/∂w"] == pytest.approx(lam, rel=1e-10)
@@ -400,7 +400,7 @@ def test_a_stored_history_read_by_a_later_sum(loops) -> None:
            "f(a, w, x[T]) = sum(h[t]^2 for t = 1..T) + h[T]\n")
     a, w, x = 0.3, -0.7, [0.2, -0.1, 0.4, 0.3, -0.5, 0.1]
     text = explain(forward(src), {"a": a, "w": w, "x": np.array(x)})
-    assert "ĥ[i] = ∂f/∂s·∂s/∂h[i] = 2h[i], i = 1..6" in flat(text)
+    assert "ĥ[t] = ∂f/∂s·∂s/∂h[t] = 2h[t], t = 1..6" in flat(text)
     assert "∂f/∂h[t+1] = h̄[t+1] + ĥ[t+1], t = 5 down to 0" in flat(text)
     assert "a hat, ĥ[k], is the part of ∂f/∂h[k]" in text
     h = [a]
@@ -415,3 +415,16 @@ def test_a_stored_history_read_by_a_later_sum(loops) -> None:
     grads = gradient_block(text)
     assert grads["∂f/∂a"] == pytest.approx(ga, rel=1e-12)
     assert grads["∂f/∂w"] == pytest.approx(gw, rel=1e-12)
+
+
+def test_explain_uses_the_users_names_for_states_and_indices() -> None:
+    """A recurrence named s over k, and two states h and c, are explained with those
+    names (the lowering labels a loop's index and carried values)."""
+    import chaincc as _cc
+    text = _cc.compile("T = 100\ns[0] = 0\ns[k+1] = tanh(w·s[k] + u·x[k])   for k = 0..T-1\n"
+                       "loss(w, u, x[T]) = s[T]²\n").explain()
+    assert "s̄[k] " in text and "Σ_{k=0}^{99}" in text and "k = 99 down to 0" in text
+    two = _cc.compile("T = 30\nh[0] = 0\nc[0] = 1\nc[t+1] = c[t]·sin(w + h[t])   "
+                      "for t = 0..T-1\nh[t+1] = tanh(c[t+1] + h[t])   for t = 0..T-1\n"
+                      "f(w) = h[T]\n").explain()
+    assert "c[t+1] = " in two and "h[t+1] = " in two and "c̄[t]" in two

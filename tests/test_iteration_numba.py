@@ -23,7 +23,9 @@ from chaincc.ir import Loop
 from chaincc.pipeline import pipeline
 from chaincc.source import Source
 
-CASES = all_cases(6)
+# (the 8-wide RNN's and the LSTM's Numba gradient modules take 30 s each to compile: the
+# LLVM and C tests cover those cases; these cover every loop shape)
+CASES = [c for c in all_cases(6) if c.name not in ("rnn_vector_6", "lstm_6")]
 
 
 @pytest.fixture(scope="module")
