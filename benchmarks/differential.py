@@ -15,6 +15,18 @@ program, so a run that is stopped and started again with the same ``--out`` skip
 done. At the end (and with ``--report`` alone) it prints the checks per backend and a
 table of disagreements by backend and kind, and writes a minimised reproducer for the
 first few of each kind to ``OUT/repro/``.
+
+    python benchmarks/differential.py --loops --n 500 --out diff-loops
+
+``--loops`` draws sources that iterate instead (``randsource.loop_source``: sums and
+products over an index, nested and dependent ranges, recurrences with one or two scalar
+or vector states, arrays defined element by element, fixed points; trip counts on both
+sides of the unrolling threshold), checked by tests/loopcheck.py on the LLVM kernels
+(scalar, a batch of 19 points against the scalar calls, ``reduce="sum"``), on the same
+with every loop compiled as a loop, and one in ``--numba-every`` on Numba's kernels.
+A program that takes longer than ``--program-seconds`` (compiling or running) is stopped
+and reported as a ``timeout``. Reproducers of loop sources are written as found (they are
+not minimised).
 """
 
 from __future__ import annotations
@@ -35,7 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import diffcheck  # noqa: E402
+import loopcheck  # noqa: E402
 import progs  # noqa: E402
+import randsource  # noqa: E402
 
 CHEAP = ("eval", "derive")
 SLOW = ("batch", "sum", "c", "explain")
@@ -79,6 +93,46 @@ def _work(job: tuple) -> dict:
             "found": [asdict(d) for d in found]}
 
 
+def loop_paths_for(seed: int, numba_every: int) -> tuple[str, ...]:
+    """The paths loop source ``seed`` goes through (tests/loopcheck.py): the LLVM ones
+    always, Numba's one in ``numba_every``."""
+    return ("llvm", "batch", "sum", "loops") + (("numba",) if seed % numba_every == 0 else ())
+
+
+class ProgramTimeout(BaseException):
+    """A program ran past its time (a BaseException: no path's handler takes it)."""
+
+
+def _stop_after(seconds: int) -> None:
+    def stop(*_) -> None:
+        raise ProgramTimeout(f"more than {seconds} s")
+    signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+
+
+def _work_loops(job: tuple) -> dict:
+    seed, backends, npoints, seconds = job
+    t = time.perf_counter()
+    tally = diffcheck.Tally({})
+    src = randsource.loop_source(seed)
+    if seconds:
+        _stop_after(seconds)
+    try:
+        found = loopcheck.check(src, backends, npoints, tally=tally)
+    except ProgramTimeout as ex:     # compiling or running took too long: a finding too
+        found = [diffcheck.Disagreement("time", "timeout", src.entry, seed, "",
+                                        f"{ex} for the paths {', '.join(backends)}",
+                                        src.text)]
+    except Exception as ex:  # noqa: BLE001 - a crash of the harness is recorded too
+        found = [diffcheck.Disagreement("harness", "exception", "*", seed, "",
+                                        f"{type(ex).__name__}: {ex}", src.text)]
+    finally:
+        signal.alarm(0)
+    return {"seed": seed, "functions": 1, "checks": tally.checks,
+            "seconds": round(time.perf_counter() - t, 3),
+            "found": [asdict(d) for d in found]}
+
+
 def _done(results: Path) -> dict[int, dict]:
     out = {}
     if results.exists():
@@ -111,7 +165,7 @@ def kind_of(d: dict) -> str:
 
 
 def report(records: list[dict], out: Path, minimise: int, oracle: str,
-           functions: int, seconds: float) -> int:
+           functions: int, seconds: float, loops: bool = False) -> int:
     checks: Counter = Counter()
     kinds: Counter = Counter()
     firsts: dict[tuple[str, str], list[dict]] = {}
@@ -144,14 +198,15 @@ def report(records: list[dict], out: Path, minimise: int, oracle: str,
     deadline = time.perf_counter() + seconds
     for (b, k), ds in sorted(firsts.items()):
         # programs this generator still writes first: only those can be shrunk
-        ds = sorted(ds, key=lambda d: progs.generate(d["seed"], functions=functions)
-                    .source() != d["source"] if d["seed"] >= 0 else True)
+        if not loops:
+            ds = sorted(ds, key=lambda d: progs.generate(d["seed"], functions=functions)
+                        .source() != d["source"] if d["seed"] >= 0 else True)
         for i, d in enumerate(ds[:minimise]):
             path = repro / f"{b}-{k}-{i}.txt"
             if path.exists():
                 continue
             shrink = time.perf_counter() < deadline
-            path.write_text(_reproducer(d, oracle, functions, shrink))
+            path.write_text(_reproducer(d, oracle, functions, shrink and not loops))
     return 1 if kinds else 0
 
 
@@ -207,10 +262,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minimise-seconds", type=float, default=600,
                     help="time for shrinking reproducers; the rest are written as found")
     ap.add_argument("--oracle", default="reference", choices=("reference", "eval"))
-    ap.add_argument("--out", type=Path, default=Path("differential-run"))
+    ap.add_argument("--loops", action="store_true",
+                    help="draw sources that iterate (randsource.loop_source) instead")
+    ap.add_argument("--program-seconds", type=int, default=300,
+                    help="with --loops: a program taking longer is stopped and reported "
+                    "as a timeout (0: no limit)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results folder (default differential-run, or "
+                    "differential-loops-run with --loops)")
     ap.add_argument("--report", action="store_true", help="only report what is done")
     ap.add_argument("--time", type=float, default=0, help="stop after this many seconds")
     args = ap.parse_args(argv)
+    if args.loops and (args.cuda or args.oracle != "reference"):
+        ap.error("--loops checks against the reference on the CPU paths only")
+    if args.out is None:
+        args.out = Path("differential-loops-run" if args.loops else "differential-run")
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     os.environ.setdefault("CHAINCC_CACHE_DIR", str(args.out / "cache"))
@@ -219,12 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not args.report:
         seeds = [s for s in range(args.seed, args.seed + args.n) if s not in done]
-        jobs = [(s, paths_for(s, args.numba_every, args.slow_every, args.llvm_every),
-                 args.functions, args.points, args.oracle) for s in seeds]
+        if args.loops:
+            work = _work_loops
+            jobs = [(s, loop_paths_for(s, args.numba_every), args.points,
+                     args.program_seconds) for s in seeds]
+        else:
+            work = _work
+            jobs = [(s, paths_for(s, args.numba_every, args.slow_every, args.llvm_every),
+                     args.functions, args.points, args.oracle) for s in seeds]
         start = time.perf_counter()
         with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=50) as pool, \
                 results.open("a") as fh:
-            for i, r in enumerate(pool.imap_unordered(_work, jobs)):
+            for i, r in enumerate(pool.imap_unordered(work, jobs)):
                 fh.write(json.dumps(r) + "\n")
                 fh.flush()
                 done[r["seed"]] = r
@@ -246,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         done[-1] = {"seed": -1, "functions": 0, "checks": data["checks"],
                     "found": data["found"]}
     return report(list(done.values()), args.out, args.minimise, args.oracle,
-                  args.functions, args.minimise_seconds)
+                  args.functions, args.minimise_seconds, args.loops)
 
 
 if __name__ == "__main__":
