@@ -113,6 +113,9 @@ class _Sweep:
         self.arrays = arrays
         self.stage = stage
         self.walked = 0
+        # while a fixed point's adjoint system is iterated, the adjoints of the array
+        # elements its step reads are not taken (they are, once, at the solution)
+        self.quiet = 0
         self.safe: set[sp.Basic] | None = None
         self.ranges: dict[sp.Symbol, tuple[int, int]] = {}
         for st in walk(prog.body):
@@ -179,7 +182,7 @@ class _Sweep:
             return
         a = entry.total(builder)
         assert self.arrays is not None, "a program with Reads is swept with its arrays"
-        adj = self.arrays.of(stmt.array) if a != 0 else None
+        adj = self.arrays.of(stmt.array) if a != 0 and not self.quiet else None
         if adj is not None:
             builder.body.append(Write(adj[0], stmt.index + adj[1], a, add=True))
 
@@ -219,7 +222,11 @@ class _Sweep:
         inner: dict[sp.Basic, _Adjoint] = {}
         for c, lam in zip(loop.carries, lams):
             self.push(inner, c.next, None, lam)
-        self.block(loop.body, rb, inner)
+        self.quiet += 1
+        try:
+            self.block(loop.body, rb, inner)
+        finally:
+            self.quiet -= 1
         nexts = []
         for c, zb in zip(loop.carries, zbar):
             entry = inner.pop(c.var, None)

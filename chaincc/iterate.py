@@ -428,8 +428,7 @@ class IterationLowering:
         """Indexing that the plain constant-index path does not handle: a recurrence or an
         elementwise definition, a parameter read element by element, or an index that
         depends on a loop's index. Returns False to leave ``node`` to the plain path."""
-        if not isinstance(node.base, S.Name) or any(isinstance(i, S.Slice)
-                                                    for i in node.indices):
+        if not isinstance(node.base, S.Name):
             return False
         k = self._kind(node.base.id, scope)
         if k is None:
@@ -438,8 +437,9 @@ class IterationLowering:
         if what == "indexed":
             values.append(self._indexed_read(node, payload, scope))
             return True
-        affs = [self._affine(i, scope) for i in node.indices]
-        symbolic = any(a is not None and a.constant is None for a in affs)
+        affs = [self._slice_ends(i, scope) if isinstance(i, S.Slice) else
+                self._affine(i, scope) for i in node.indices]
+        symbolic = any(isinstance(a, Affine) and a.constant is None for a in affs)
         if what == "value" and isinstance(payload, ParamRef):
             values.append(self._read_array(node, payload.name, payload.shape, affs))
             return True
@@ -466,10 +466,21 @@ class IterationLowering:
                 return True
         raise self.error(f"cannot index {self.describe(node.base, None)}", node.span)
 
+    def _slice_ends(self, node: S.Slice, scope) -> tuple:
+        """A slice's constant ends (None where left out; the node where an end is not a
+        constant integer), for ``_read_array``."""
+        ends: list = []
+        for end in (node.start, node.stop):
+            a = self._affine(end, scope) if end is not None else None
+            ends.append(None if end is None else
+                        a.constant if a is not None and a.constant is not None else end)
+        return ("slice", *ends)
+
     def _read_array(self, node: S.Index, name: str, shape: tuple[int, ...],
-                    affs: list[Affine | None]):
-        """Elements of array ``name`` at per-axis indices (Read statements); fewer
-        indices than axes give the rest of the axes (a row)."""
+                    affs: list):
+        """Elements of array ``name`` at per-axis indices (Read statements): an Affine
+        picks one element of its axis, a slice (``_slice_ends``) a run of them, and
+        fewer indices than axes give the rest of the axes (a row)."""
         if len(affs) > len(shape):
             raise self.error(f"too many indices for '{name}' of shape {A.shape_text(shape)}",
                              node.span)
@@ -480,7 +491,20 @@ class IterationLowering:
             strides.append(stride)
             stride *= d
         strides.reverse()
+        runs: list[tuple[int, range]] = []          # (stride, elements) of sliced axes
         for axis, (a, i) in enumerate(zip(affs, node.indices)):
+            if isinstance(a, tuple):
+                for end in a[1:]:
+                    if isinstance(end, S.Node):
+                        raise self.error("a slice end must be a constant integer", end.span)
+                lo = 0 if a[1] is None else a[1]
+                hi = shape[axis] if a[2] is None else a[2]
+                if not 0 <= lo < hi <= shape[axis]:
+                    raise self.error(f"slice {lo}:{hi} of axis {axis} of '{name}' of shape "
+                                     f"{A.shape_text(shape)} is empty or out of range",
+                                     i.span)
+                runs.append((strides[axis], range(lo, hi)))
+                continue
             if a is None:
                 raise self.error("an index must be an integer: an expression of numbers, "
                                  "sizes and index variables", i.span)
@@ -493,11 +517,11 @@ class IterationLowering:
                                     " (for some value of the index variables' ranges)"),
                                  i.span)
             flat = flat + a.scale(strides[axis])
-        rest = shape[len(affs):]
+        runs += [(s, range(d)) for s, d in zip(strides[len(affs):], shape[len(affs):])]
         builder = self._builder()
-        out = np.empty(rest, dtype=object)
-        for idx in np.ndindex(*rest):
-            off = sum(k * s for k, s in zip(idx, strides[len(affs):]))
+        out = np.empty(tuple(len(r) for _, r in runs), dtype=object)
+        for idx in np.ndindex(*out.shape):
+            off = sum(s * r[k] for k, (s, r) in zip(idx, runs))
             target = builder.fresh("_r")
             builder.body.append(Read(target, name, flat + off))
             out[idx] = target
@@ -749,7 +773,11 @@ class IterationLowering:
                     write_row(n, ctx.nexts[n], row)
             return ctx.nexts
 
-        if self._unroll(stop - first):
+        # a step that selects (where, max, min) is not unrolled: the adjoint of an
+        # unrolled chain of selections carries their conditions, which compound step
+        # after step (the program would double with every step)
+        selects = any(_selects(group[n].step.value) for n in names)
+        if self._unroll(stop - first) and not selects:
             current = dict(starts)
             self.copies *= max(1, stop - first)
             try:
@@ -921,6 +949,22 @@ def _shaped(vals: list, shape: tuple[int, ...]):
 def _var_of(ctx: StepContext) -> str:
     rec = next(iter(ctx.group.values()))
     return rec.step.ranges[0].var
+
+
+def _selects(node: S.Node) -> bool:
+    """Whether an expression calls where, max or min (iteratively)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, S.Call) and n.func.id in ("where", "max", "min"):
+            return True
+        for f in ("left", "right", "operand", "base", "body", "value"):
+            c = getattr(n, f, None)
+            if isinstance(c, S.Node):
+                stack.append(c)
+        for f in ("args", "indices", "items"):
+            stack.extend(c for c in getattr(n, f, ()) or () if isinstance(c, S.Node))
+    return False
 
 
 def _indexed_names(node: S.Node) -> set[str]:

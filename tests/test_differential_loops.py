@@ -25,8 +25,6 @@ import pytest
 import randsource
 from randsource import loop_source
 
-from chaincc.diagnostics import ChainccError
-
 ROOT = Path(__file__).resolve().parent.parent
 
 needs_reference = pytest.mark.skipif(not diffcheck.reference_available(),
@@ -233,13 +231,10 @@ def test_the_benchmark_stops_a_program_that_takes_too_long(monkeypatch) -> None:
 
 
 # ------------------------------------------------------------------ found by the run ----
-# Disagreements the loop sources found, reduced by hand; chaincc is wrong in each (the
-# reference agrees with the closed form). Marked strict: a fix makes them pass.
+# Disagreements the loop sources found, reduced by hand (the reference agrees with the
+# closed form): each would fail again if its fix were undone.
 
 @needs_reference
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="the adjoint of an array element read inside a fixed point's "
-                   "body is added once per iteration of the fixed point")
 @pytest.mark.parametrize("src, want", [
     # z = 0.5 z + 0.1 Σ x[i]: z = 0.2 Σ x[i], ∂z/∂x[i] = 0.2 (chaincc: 8.4)
     ("f(a, x[20]) = fixpoint(z -> 0.5·z + 0.1*sum(x[i] for i = 0..19), 0) + a", 0.2),
@@ -256,9 +251,6 @@ def test_a_read_inside_a_fixed_point_gets_its_gradient_once(src: str, want: floa
 
 
 @needs_reference
-@pytest.mark.xfail(strict=True, raises=ChainccError,
-                   reason="a slice W[:, k] at the index of a loop (a sum of more than 16 "
-                   "iterations) is refused: 'an index must be a constant integer'")
 def test_a_column_slice_at_a_loop_index_compiles() -> None:
     import chaincc
     from chaincc import reference
@@ -270,19 +262,15 @@ def test_a_column_slice_at_a_loop_index_compiles() -> None:
     assert chaincc.compile(src).value_and_grad(**at)[0] == pytest.approx(want, rel=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="the gradient of an unrolled recurrence whose step selects "
-                   "(where, max) between two functions of the state doubles with every "
-                   "step (triples for a vector state): a 12-step vector recurrence took "
-                   "minutes to compile")
 def test_the_gradient_of_a_selecting_recurrence_grows_linearly_with_its_steps() -> None:
-    """The forward program grows by 5 operations a step; the gradient's should grow by a
-    bounded number too (as it does for ``tanh(w·h[t])``), not double."""
+    """The gradient program grows (if at all) by a bounded number of operations a step,
+    as it does for ``tanh(w·h[t])``; it must not double with every step."""
     import chaincc
     ops = {}
     for T in (8, 10):
         src = (f"h[0] = 0.1\nh[t+1] = where(h[t] > 0, tanh(w*h[t]), 0.5*h[t])   "
                f"for t = 0..{T - 1}\nf(w) = h[{T}]\n")
         ops[T] = chaincc.compile(src).op_counts()
-    assert ops[10]["forward"] - ops[8]["forward"] == 10
+    # (such a step compiles as a loop however short: the forward program does not grow)
+    assert ops[10]["forward"] - ops[8]["forward"] <= 10
     assert ops[10]["value_and_grad"] < 1.5 * ops[8]["value_and_grad"], ops
