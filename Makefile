@@ -26,7 +26,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check chaincc tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lint: install
 	$(BIN)/ruff check chaincc tests benchmarks

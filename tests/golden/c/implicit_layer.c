@@ -300,10 +300,10 @@ double loss_value_and_grad(const double *CHAINCC_RESTRICT W, const double *CHAIN
     const double _t121 = (_t105 ? _t111 : 0.0);
     const double _t122 = (_t105 ? _t112 : 0.0);
     const double _t123 = (_t105 ? _t113 : 0.0);
-    const double _c2 = _o100;
-    const double _c3 = _o101;
-    const double _c4 = _o102;
-    const double _c5 = _o103;
+    const double _c2 = _o100;  /* z[0] */
+    const double _c3 = _o101;  /* z[1] */
+    const double _c4 = _o102;  /* z[2] */
+    const double _c5 = _o103;  /* z[3] */
     const double _t7 = W[0] * _c2;
     const double _t8 = W[1] * _c3;
     const double _t9 = W[2] * _c4;
@@ -375,10 +375,10 @@ double loss_value_and_grad(const double *CHAINCC_RESTRICT W, const double *CHAIN
     const double _t75 = tanh(_t71);
     const double _t76 = tanh(_t72);
     const double _t77 = tanh(_t73);
+    double _o201;
     double _o202;
     double _o203;
     double _o204;
-    double _o205;
     double _o208;
     {
         double _c124 = _t120;
@@ -386,7 +386,7 @@ double loss_value_and_grad(const double *CHAINCC_RESTRICT W, const double *CHAIN
         double _c126 = _t122;
         double _c127 = _t123;
         double _c128 = 0.0;
-        double _c201 = 0.0;
+        double _o206 = 0.0;
         for (long _i209 = 0; _i209 < 500; ++_i209) {
             const double _t129 = _t77 * _t77;
             const double _t130 = 1.0 - _t129;
@@ -461,22 +461,22 @@ double loss_value_and_grad(const double *CHAINCC_RESTRICT W, const double *CHAIN
             _c126 = _t168;
             _c127 = _t174;
             _c128 = 0.0;
-            _c201 = _t207;
+            _o206 = _t207;
             if (_done) {
                 break;
             }
         }
-        _o202 = _c124;
-        _o203 = _c125;
-        _o204 = _c126;
-        _o205 = _c127;
-        _o208 = _c201;
+        _o201 = _c124;
+        _o202 = _c125;
+        _o203 = _c126;
+        _o204 = _c127;
+        _o208 = _o206;
     }
     const double _t210 = (_o104 > 0.5) && (_o208 > 0.5);
-    const double _t211 = (_t210 ? _o202 : NAN);
-    const double _t212 = (_t210 ? _o203 : NAN);
-    const double _t213 = (_t210 ? _o204 : NAN);
-    const double _t214 = (_t210 ? _o205 : NAN);
+    const double _t211 = (_t210 ? _o201 : NAN);
+    const double _t212 = (_t210 ? _o202 : NAN);
+    const double _t213 = (_t210 ? _o203 : NAN);
+    const double _t214 = (_t210 ? _o204 : NAN);
     const double _t216 = _t77 * _t77;
     const double _t217 = 1.0 - _t216;
     const double _t218 = _t214 * _t217;
@@ -999,10 +999,10 @@ void loss_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT W,
         const double _t121 = (_t105 ? _t111 : 0.0);
         const double _t122 = (_t105 ? _t112 : 0.0);
         const double _t123 = (_t105 ? _t113 : 0.0);
-        const double _c2 = _o100;
-        const double _c3 = _o101;
-        const double _c4 = _o102;
-        const double _c5 = _o103;
+        const double _c2 = _o100;  /* z[0] */
+        const double _c3 = _o101;  /* z[1] */
+        const double _c4 = _o102;  /* z[2] */
+        const double _c5 = _o103;  /* z[3] */
         const double _t7 = _p0 * _c2;
         const double _t8 = _p1 * _c3;
         const double _t9 = _p2 * _c4;
@@ -1074,10 +1074,10 @@ void loss_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT W,
         const double _t75 = tanh(_t71);
         const double _t76 = tanh(_t72);
         const double _t77 = tanh(_t73);
+        double _o201;
         double _o202;
         double _o203;
         double _o204;
-        double _o205;
         double _o208;
         {
             double _c124 = _t120;
@@ -1085,7 +1085,7 @@ void loss_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT W,
             double _c126 = _t122;
             double _c127 = _t123;
             double _c128 = 0.0;
-            double _c201 = 0.0;
+            double _o206 = 0.0;
             for (long _i209 = 0; _i209 < 500; ++_i209) {
                 const double _t129 = _t77 * _t77;
                 const double _t130 = 1.0 - _t129;
@@ -1160,22 +1160,22 @@ void loss_value_and_grad_batch(size_t n, const double *CHAINCC_RESTRICT W,
                 _c126 = _t168;
                 _c127 = _t174;
                 _c128 = 0.0;
-                _c201 = _t207;
+                _o206 = _t207;
                 if (_done) {
                     break;
                 }
             }
-            _o202 = _c124;
-            _o203 = _c125;
-            _o204 = _c126;
-            _o205 = _c127;
-            _o208 = _c201;
+            _o201 = _c124;
+            _o202 = _c125;
+            _o203 = _c126;
+            _o204 = _c127;
+            _o208 = _o206;
         }
         const double _t210 = (_o104 > 0.5) && (_o208 > 0.5);
-        const double _t211 = (_t210 ? _o202 : NAN);
-        const double _t212 = (_t210 ? _o203 : NAN);
-        const double _t213 = (_t210 ? _o204 : NAN);
-        const double _t214 = (_t210 ? _o205 : NAN);
+        const double _t211 = (_t210 ? _o201 : NAN);
+        const double _t212 = (_t210 ? _o202 : NAN);
+        const double _t213 = (_t210 ? _o203 : NAN);
+        const double _t214 = (_t210 ? _o204 : NAN);
         const double _t216 = _t77 * _t77;
         const double _t217 = 1.0 - _t216;
         const double _t218 = _t214 * _t217;
