@@ -776,8 +776,9 @@ class IterationLowering:
         # a step that selects (where, max, min) is not unrolled: the adjoint of an
         # unrolled chain of selections carries their conditions, which compound step
         # after step (the program would double with every step)
+        # (and a step is copied once per state element: an 8-wide state's step is long)
         selects = any(_selects(group[n].step.value) for n in names)
-        if self._unroll(stop - first) and not selects:
+        if self._unroll((stop - first) * sum(sizes.values())) and not selects:
             current = dict(starts)
             self.copies *= max(1, stop - first)
             try:
