@@ -38,6 +38,8 @@ UNROLL_COPIES = 256
 # A loop nest runs at most this many iterations of its innermost body (per point): a
 # source cannot ask for a computation that would not end in reasonable time
 MAX_ITERATIONS = 10**9
+# A function's loops store at most this many values per point (512 MiB)
+MAX_SCRATCH_ELEMENTS = 1 << 26
 # Loops nest at most this deep (each level lowers its body with one Python frame).
 MAX_LOOP_DEPTH = 24
 # fixpoint's defaults: the largest change of an element relative to 1 + |z|, and the
@@ -121,12 +123,24 @@ class IterationLowering:
         pool is (a helper's loops are shared by the functions that call it)."""
         self.levels: list[Level] = [Level(builder, ())]
         self.copies = 1          # copies of the current body the unrolled loops around make
+        self.fn_buffers: set[str] = set()       # the buffers this function made
         if not hasattr(self, "buffers"):
             self.index_ranges: dict[sp.Symbol, tuple[int, int]] = {}
             self.buffers: list[Buffer] = []
             self.param_arrays: dict[int, tuple[str, tuple[int, ...]]] = {}
             self.spilled: dict[tuple, str] = {}
             self.keep_alive: list = []
+
+    def _buffer(self, name: str, size: int, span: Span) -> None:
+        """A new per-point buffer; the function's buffers together stay within
+        MAX_SCRATCH_ELEMENTS (its gradient's tapes are bounded by checkpointing)."""
+        total = size + sum(b.size for b in self.buffers if b.name in self.fn_buffers)
+        if total > MAX_SCRATCH_ELEMENTS:
+            raise self.error(f"this needs {8 * total:,} bytes of memory per point (the "
+                             "values it stores for later reads); at most "
+                             f"{8 * MAX_SCRATCH_ELEMENTS:,} are allowed", span)
+        self.buffers.append(Buffer(name, size))
+        self.fn_buffers.add(name)
 
     def _builder(self) -> Builder:
         return self.levels[-1].builder
@@ -536,7 +550,7 @@ class IterationLowering:
             return self.spilled[key]
         builder = self.levels[home].builder
         name = f"_a{builder.fresh('_a').name[2:]}"
-        self.buffers.append(Buffer(name, int(arr.size)))
+        self._buffer(name, int(arr.size), node.span)
         for k, e in enumerate(arr.reshape(-1)):
             builder.body.append(Write(name, Affine(k), builder.emit(e)))
         self.spilled[key] = name
@@ -824,7 +838,7 @@ class IterationLowering:
                 for n in group:
                     size = len(A.flat(starts[n]))
                     buf = f"_h{self._builder().fresh('_h').name[2:]}"
-                    self.buffers.append(Buffer(buf, (rec.last - rec.first + 1) * size))
+                    self._buffer(buf, (rec.last - rec.first + 1) * size, rec.step.span)
                     names[n] = buf
                 self._step_loop(group, starts, rec.first, rec.last, base, names)
                 self.memo[key] = {n: (names[n], A.shape_of(starts[n])) for n in group}
@@ -838,7 +852,7 @@ class IterationLowering:
         frame that reads it) that write its elements to a buffer, read element by
         element from then on."""
         buf = f"_e{self._builder().fresh('_e').name[2:]}"
-        self.buffers.append(Buffer(buf, int(np.prod(ranges))))
+        self._buffer(buf, int(np.prod(ranges)), st.span)
         strides = [int(np.prod(ranges[k + 1:])) for k in range(len(ranges))]
 
         def level(scope, k: int, flat: Affine) -> None:

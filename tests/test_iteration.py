@@ -475,3 +475,13 @@ def test_a_large_elementwise_definition_is_a_loop_and_reductions_of_it_are_loops
         chaincc.compile("N = 6000\ny[i] = x[i]^2   for i = 0..N-1\nf(x[N]) = sum(y^2)\n")
     assert "element by element" in info.value.message
     assert (info.value.line, info.value.col) == (3, 15)
+
+
+def test_memory_per_point_is_bounded_where_the_source_asks_for_it() -> None:
+    """An array of 10^8 elements defined element by element would need 800 MB per point:
+    refused at its definition rather than failing to allocate at run time."""
+    src = "N = 100000000\ny[i] = x·i   for i = 0..N-1\nf(x) = sum(y)\n"
+    with pytest.raises(ChainccError) as info:
+        chaincc.compile(src, name="big.txt")
+    assert "bytes of memory per point" in info.value.message
+    assert info.value.line == 2
