@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .ir import Affine, Assign, Buffer, Carry, Loop, Read, Statement, Write, defined, uses
+from .ir import Affine, Buffer, Carry, Loop, Read, Statement, Write
 from .optimize import Builder
 
 # Arrays of at most this many elements are zeroed by one Write each, not by a loop.
@@ -83,14 +83,6 @@ def zero(builder: Builder, array: str, offset: int, size: int, indices: set) -> 
     indices.add(i)
     builder.body.append(Loop(i, Affine(0), Affine(size), (),
                              (Write(array, Affine.of(i) + offset, sp.Integer(0)),)))
-
-
-def body_reads(loop: Loop) -> set[sp.Basic]:
-    """What a loop's body reads from outside the loop (not its carried values' inits)."""
-    bare = Loop(loop.index, Affine(0), Affine(0),
-                tuple(Carry(c.var, sp.Integer(0), c.next, c.out) for c in loop.carries),
-                loop.body, False, loop.until)
-    return uses(bare)
 
 
 def tape_loop(loop: Loop, tapes: list[str]) -> Loop:
@@ -164,13 +156,5 @@ def solve(builder: Builder, body: Builder, vars_: list, inits: list, nexts: list
     return [builder.emit(Where(good, c.out, sp.nan)) for c in carries[:-1]]
 
 
-def statement_defines(s: Statement) -> set:
-    if isinstance(s, (Assign, Read)):
-        return {s.target}
-    if isinstance(s, Loop):
-        return {c.out for c in s.carries}
-    return set()
-
-
-__all__ = ["Arrays", "body_reads", "defined", "max_trips", "recomputed", "replace_statement",
-           "tape_loop", "zero"]
+__all__ = ["Arrays", "converged", "fixpoint_tol", "max_trips", "recomputed",
+           "replace_statement", "solve", "tape_loop", "zero"]

@@ -226,9 +226,7 @@ def lanes_module(prog: Program, name: str, mode: str, shared: tuple[bool, ...],
     if mode == "sum":
         # acc[k] += buf[l·total + k], lane after lane (point order), k in order
         L += ["  br label %vadd", "vadd:", "  %q = phi i64 [0, %vbody], [%qnext, %vadd]"]
-        lane = v(f"udiv i64 %q, {max(1, total)}")
         k = v(f"urem i64 %q, {max(1, total)}")
-        del lane
         pb = v(f"getelementptr inbounds double, double* {buf}, i64 %q")
         bv = v(f"load double, double* {pb}, align 8")
         pa = v(f"getelementptr inbounds double, double* %acc, i64 {k}")
