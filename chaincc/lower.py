@@ -24,10 +24,11 @@ from .diagnostics import ChainccError, SourceWarning
 from .functions import as_float, from_float, relation
 from .hints import name_hint
 from .ir import Output, Param, Program
-from .iterate import SCALARISE_ELEMENTS, IterationLowering, ParamRef
+from .iterate import SCALARISE_ELEMENTS, ParamRef
 from .logic import Not, Or
 from .optimize import Builder, program
 from .parser import MAX_DIMENSIONS, word_exponent_warning
+from .recurrences import RecurrenceLowering
 from .source import Source, Span
 
 # Beyond this many scalar operations a function is refused: the graph is scalarised, and
@@ -110,7 +111,7 @@ def _key(v) -> tuple:
     return (A.shape_of(v), tuple(A.flat(v)))
 
 
-class Lowerer(IterationLowering):
+class Lowerer(RecurrenceLowering):
     def __init__(self, module: S.Module, source: Source | None) -> None:
         self.module = module
         self.source = source
