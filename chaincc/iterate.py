@@ -21,6 +21,7 @@ import numpy as np
 import sympy as sp
 
 from . import arrays as A
+from . import sizes
 from . import syntax as S
 from .adjoint_loops import converged
 from .arith import binary
@@ -82,10 +83,35 @@ class Level:
     work: int = 1                           # iterations of the loops around, multiplied
 
 
-def _affine_add(a: Affine | None, b: Affine | None, sign: int) -> Affine | None:
-    if a is None or b is None:
-        return None
-    return a + b.scale(sign)
+class _AffineIntegers:
+    """``sizes.Integers`` in Affines: names are sizes and index variables, and a product
+    needs a constant side."""
+
+    def __init__(self, lowerer: IterationLowering, scope) -> None:
+        self.lowerer, self.scope = lowerer, scope
+
+    def number(self, value: int) -> Affine:
+        return Affine(value)
+
+    def name(self, node: S.Name) -> Affine | None:
+        return self.lowerer._affine_name(node, self.scope)
+
+    def add(self, a: Affine, b: Affine) -> Affine:
+        return a + b
+
+    def sub(self, a: Affine, b: Affine) -> Affine:
+        return a + b.scale(-1)
+
+    def mul(self, a: Affine, b: Affine) -> Affine | None:
+        if a.constant is not None:
+            return b.scale(a.constant)
+        return a.scale(b.constant) if b.constant is not None else None
+
+    def neg(self, a: Affine) -> Affine:
+        return a.scale(-1)
+
+    def magnitude(self, a: Affine) -> int:
+        return max([abs(a.const)] + [abs(c) for c, _ in a.terms])
 
 
 class IterationLowering:
@@ -122,41 +148,9 @@ class IterationLowering:
     # -- integers ------------------------------------------------------------------------
     def _affine(self, node: S.Node, scope) -> Affine | None:
         """An integer expression of numbers, sizes and index variables as an Affine, or
-        None when ``node`` is not one (iteratively over + - * and signs)."""
-        stack: list[tuple[S.Node, bool]] = [(node, False)]
-        out: list[Affine | None] = []
-        while stack:
-            n, ready = stack.pop()
-            if isinstance(n, S.Binary) and n.op in ("+", "-", "*") \
-                    and not (n.word_base or n.word_exponent):
-                if not ready:
-                    stack += [(n, True), (n.right, False), (n.left, False)]
-                    continue
-                b, a = out.pop(), out.pop()
-                if n.op == "*":
-                    if a is None or b is None:
-                        out.append(None)
-                    elif a.constant is not None:
-                        out.append(b.scale(a.constant))
-                    elif b.constant is not None:
-                        out.append(a.scale(b.constant))
-                    else:
-                        out.append(None)
-                else:
-                    out.append(_affine_add(a, b, 1 if n.op == "+" else -1))
-            elif isinstance(n, S.Unary):
-                if not ready:
-                    stack += [(n, True), (n.operand, False)]
-                    continue
-                a = out.pop()
-                out.append(a if n.op == "+" or a is None else a.scale(-1))
-            elif isinstance(n, S.Num):
-                out.append(Affine(int(n.text)) if n.text.isdigit() else None)
-            elif isinstance(n, S.Name):
-                out.append(self._affine_name(n, scope))
-            else:
-                out.append(None)
-        return out[0]
+        None when ``node`` is not one (``sizes.evaluate``: bounded magnitudes, no
+        recursion)."""
+        return sizes.evaluate(node, _AffineIntegers(self, scope), self.source)
 
     def _affine_name(self, n: S.Name, scope) -> Affine | None:
         k = self._kind(n.id, scope)

@@ -9,7 +9,8 @@ expression costs no recursion.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any, Protocol
 
 from . import syntax as st
 from .diagnostics import ChainccError, fail
@@ -25,13 +26,26 @@ def _too_large(node: st.Node, source: Source | None):
                 "2**62 in magnitude", node.span, source)
 
 
-def integer_value(node: st.Node, sizes: Mapping[str, int],
-                  source: Source | None = None) -> int | None:
-    """The value of ``node`` as an integer expression of integer literals, the names in
-    ``sizes``, ``+ - *``, a sign and brackets; None when it is not one (another name, a
-    number with a point or an exponent, another operation). A literal or any partial
-    result beyond 2**62 in magnitude is a ``ChainccError`` at its node."""
-    values: list[int] = []
+class Integers(Protocol):
+    """What an integer expression is computed in: Python ints here, ``ir.Affine`` (in
+    loop indices) in the lowering. ``mul`` and ``name`` may answer None: not an integer
+    expression (a product of two indices, a name that is no size)."""
+
+    def number(self, value: int) -> Any: ...
+    def name(self, node: st.Name) -> Any: ...
+    def add(self, a: Any, b: Any) -> Any: ...
+    def sub(self, a: Any, b: Any) -> Any: ...
+    def mul(self, a: Any, b: Any) -> Any: ...
+    def neg(self, a: Any) -> Any: ...
+    def magnitude(self, a: Any) -> int: ...     # the largest integer it stands for
+
+
+def evaluate(node: st.Node, ring: Integers, source: Source | None = None) -> Any | None:
+    """``node`` as an integer expression of integer literals, names (``ring.name``),
+    ``+ - *``, a sign and brackets, computed in ``ring``; None when it is not one
+    (another name, a number with a point or an exponent, another operation). A literal
+    or any partial result beyond 2**62 in magnitude is a ``ChainccError`` at its node."""
+    values: list = []
     todo: list[tuple[st.Node, bool]] = [(node, False)]
     while todo:
         current, expanded = todo.pop()
@@ -42,18 +56,18 @@ def integer_value(node: st.Node, sizes: Mapping[str, int],
             digits = text.lstrip("0") or "0"
             if len(digits) > _MAX_DIGITS:
                 raise _too_large(current, source)
-            values.append(_checked(int(digits), current, source))
+            values.append(_checked(ring, ring.number(int(digits)), current, source))
         elif isinstance(current, st.Name):
-            value = sizes.get(current.id)
+            value = ring.name(current)
             if value is None:
                 return None
-            values.append(_checked(value, current, source))
+            values.append(_checked(ring, value, current, source))
         elif isinstance(current, st.Unary):
             if not expanded:
                 todo.append((current, True))
                 todo.append((current.operand, False))
             elif current.op == "-":
-                values.append(-values.pop())
+                values.append(ring.neg(values.pop()))
         elif isinstance(current, st.Binary) and current.op in ("+", "-", "*") \
                 and not (current.word_base or current.word_exponent):
             if not expanded:
@@ -62,17 +76,53 @@ def integer_value(node: st.Node, sizes: Mapping[str, int],
                 todo.append((current.left, False))
                 continue
             right, left = values.pop(), values.pop()
-            result = left + right if current.op == "+" else \
-                left - right if current.op == "-" else left * right
-            values.append(_checked(result, current, source))
+            op: Callable = ring.add if current.op == "+" else \
+                ring.sub if current.op == "-" else ring.mul
+            result = op(left, right)
+            if result is None:
+                return None
+            values.append(_checked(ring, result, current, source))
         else:
             return None
     assert len(values) == 1
     return values[0]
 
 
-def _checked(value: int, node: st.Node, source: Source | None) -> int:
-    if abs(value) > MAX_MAGNITUDE:
+class _Ints:
+    def __init__(self, sizes: Mapping[str, int]) -> None:
+        self.sizes = sizes
+
+    def number(self, value: int) -> int:
+        return value
+
+    def name(self, node: st.Name) -> int | None:
+        return self.sizes.get(node.id)
+
+    def add(self, a: int, b: int) -> int:
+        return a + b
+
+    def sub(self, a: int, b: int) -> int:
+        return a - b
+
+    def mul(self, a: int, b: int) -> int:
+        return a * b
+
+    def neg(self, a: int) -> int:
+        return -a
+
+    def magnitude(self, a: int) -> int:
+        return abs(a)
+
+
+def integer_value(node: st.Node, sizes: Mapping[str, int],
+                  source: Source | None = None) -> int | None:
+    """The value of ``node`` as an integer expression of integer literals, the names in
+    ``sizes``, ``+ - *``, a sign and brackets (``evaluate`` in Python ints)."""
+    return evaluate(node, _Ints(sizes), source)
+
+
+def _checked(ring: Integers, value: Any, node: st.Node, source: Source | None) -> Any:
+    if ring.magnitude(value) > MAX_MAGNITUDE:
         raise _too_large(node, source)
     return value
 

@@ -485,3 +485,16 @@ def test_memory_per_point_is_bounded_where_the_source_asks_for_it() -> None:
         chaincc.compile(src, name="big.txt")
     assert "bytes of memory per point" in info.value.message
     assert info.value.line == 2
+
+
+def test_a_huge_integer_in_a_range_or_an_index_is_an_error_not_a_crash() -> None:
+    """Range ends and indices are integer expressions with the sizes' bound (2**62): a
+    5,000-digit literal, or a product past the bound, is an error at it."""
+    for src, col in [("f(x[3]) = sum(x[i] for i = 0.." + "9" * 5000 + ")", 31),
+                     ("f(x[3]) = sum(x[0] for i = 0..99999999999*99999999999"
+                      "*99999999999)", 31),
+                     ("f(x[3]) = x[" + "1" * 5000 + "]", 13)]:
+        with pytest.raises(ChainccError) as info:
+            chaincc.compile(src, name="huge.txt")
+        assert "too large" in info.value.message or "out of range" in info.value.message
+        assert info.value.col == col, str(info.value)[:200]
